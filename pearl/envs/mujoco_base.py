@@ -1,0 +1,68 @@
+"""A lean MuJoCo env base on the ``mujoco`` bindings (no mujoco-py, no renderer).
+
+It loads gymnasium's bundled model files, steps ``frame_skip`` physics steps per env step
+and, only for envs that read ``cfrc_ext``, calls ``mj_rnePostConstraint``: MuJoCo >= 2
+does not fill contact forces unless asked (openai/gym#1541, reference Section 8).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gymnasium
+import mujoco
+import numpy as np
+
+from pearl.envs.base import MetaEnv, Task
+
+ASSETS = Path(gymnasium.__file__).parent / "envs" / "mujoco" / "assets"
+
+
+class MujocoMetaEnv(MetaEnv):
+    xml_file: str
+    frame_skip: int = 5
+    timestep: float | None = None  # override the XML's physics timestep
+    needs_contact_forces: bool = False
+    reset_pos_noise: float = 0.1  # qpos + U(-noise, noise)
+    reset_vel_noise: float = 0.1  # qvel + noise * N(0, 1)
+    reset_vel_uniform: bool = False  # qvel + U(-noise, noise) instead
+
+    def __init__(self, obs_dim: int, task: Task | None = None):
+        self.model = mujoco.MjModel.from_xml_path(str(ASSETS / self.xml_file))
+        if self.timestep is not None:
+            self.model.opt.timestep = self.timestep
+        self.data = mujoco.MjData(self.model)
+        self.init_qpos = self.data.qpos.copy()
+        self.init_qvel = self.data.qvel.copy()
+        ctrl_range = self.model.actuator_ctrlrange.copy()
+        super().__init__(ctrl_range[:, 0], ctrl_range[:, 1], obs_dim, task)
+
+    @property
+    def dt(self) -> float:
+        return self.model.opt.timestep * self.frame_skip
+
+    def do_simulation(self, ctrl: np.ndarray) -> None:
+        self.data.ctrl[:] = ctrl
+        mujoco.mj_step(self.model, self.data, nstep=self.frame_skip)
+        if self.needs_contact_forces:
+            mujoco.mj_rnePostConstraint(self.model, self.data)
+
+    def _reset(self) -> np.ndarray:
+        mujoco.mj_resetData(self.model, self.data)
+        rng = self.np_random
+        nq, nv = self.model.nq, self.model.nv
+        self.data.qpos[:] = self.init_qpos + rng.uniform(-self.reset_pos_noise, self.reset_pos_noise, nq)
+        if self.reset_vel_uniform:
+            self.data.qvel[:] = self.init_qvel + rng.uniform(-self.reset_vel_noise, self.reset_vel_noise, nv)
+        else:
+            self.data.qvel[:] = self.init_qvel + self.reset_vel_noise * rng.standard_normal(nv)
+        mujoco.mj_forward(self.model, self.data)
+        if self.needs_contact_forces:
+            mujoco.mj_rnePostConstraint(self.model, self.data)
+        return self._get_obs()
+
+    def _get_obs(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def state_is_finite(self) -> bool:
+        return bool(np.isfinite(self.data.qpos).all() and np.isfinite(self.data.qvel).all())
