@@ -1,0 +1,35 @@
+"""The README stays true: CI runs its test command, and every command it shows exists."""
+
+import re
+from pathlib import Path
+
+from benchmarks.cli import build_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def _quickstart_commands() -> list[str]:
+    quickstart = README.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```bash\n(.*?)\n\s*```", quickstart, flags=re.S)
+
+
+def test_quickstart_has_two_commands_and_ci_runs_the_second():
+    commands = [c.strip() for c in _quickstart_commands()]
+    assert len(commands) == 2
+    ci_script = (ROOT / ".ci" / "run").read_text()
+    assert commands[1] in ci_script
+
+
+def test_every_pearl_bench_subcommand_in_readme_exists():
+    parser = build_parser()
+    subcommands = parser._subparsers._group_actions[0].choices  # argparse keeps them here
+    shown = set(re.findall(r"pearl-bench (\w[\w-]*)", README))
+    assert shown, "README shows no pearl-bench command"
+    missing = shown - set(subcommands)
+    assert not missing, f"README shows commands the CLI does not have: {missing}"
+
+
+def test_every_benchmark_module_in_readme_exists():
+    for module in re.findall(r"python -m (benchmarks\.\w+)", README):
+        assert (ROOT / (module.replace(".", "/") + ".py")).exists(), module
