@@ -52,7 +52,7 @@ class AntFwdBackEnv(AntBase):
         self.do_simulation(action)
         velocity = (self.torso_xy() - xy_before) / self.dt
         forward = float(velocity @ self.direction)
-        ctrl_cost = 0.5 * float(np.sum(np.square(action)))
+        ctrl_cost = 0.5 * float(action @ action)
         contact_cost = self.contact_cost()
         reward = forward - ctrl_cost - contact_cost + 1.0
         height = self.data.qpos[2]
@@ -79,7 +79,7 @@ class AntGoal2DEnv(AntBase):
     def _step(self, action: np.ndarray):
         self.do_simulation(action)
         goal_reward = -float(np.sum(np.abs(self.torso_xy() - self.goal)))
-        ctrl_cost = 0.1 * float(np.sum(np.square(action)))
+        ctrl_cost = 0.1 * float(action @ action)
         contact_cost = self.contact_cost()
         reward = goal_reward - ctrl_cost - contact_cost
         info = {"reward_goal": goal_reward, "reward_ctrl": -ctrl_cost, "reward_contact": -contact_cost}

@@ -39,7 +39,7 @@ class HalfCheetahBase(MujocoMetaEnv):
         self.do_simulation(action)
         x_velocity = (self.data.qpos[0] - x_before) / self.dt
         forward = self.forward_reward(x_velocity)
-        ctrl_cost = CTRL_COST * float(np.sum(np.square(action)))
+        ctrl_cost = CTRL_COST * float(action @ action)
         info = {"x_velocity": x_velocity, "reward_forward": forward, "reward_ctrl": -ctrl_cost}
         return self._get_obs(), forward - ctrl_cost, False, False, info
 

@@ -32,6 +32,7 @@ class MujocoMetaEnv(MetaEnv):
         if self.timestep is not None:
             self.model.opt.timestep = self.timestep
         self.data = mujoco.MjData(self.model)
+        self._dt = self.model.opt.timestep * self.frame_skip  # cached: MjOption reads are slow
         self.init_qpos = self.data.qpos.copy()
         self.init_qvel = self.data.qvel.copy()
         ctrl_range = self.model.actuator_ctrlrange.copy()
@@ -39,7 +40,7 @@ class MujocoMetaEnv(MetaEnv):
 
     @property
     def dt(self) -> float:
-        return self.model.opt.timestep * self.frame_skip
+        return self._dt
 
     def do_simulation(self, ctrl: np.ndarray) -> None:
         self.data.ctrl[:] = ctrl

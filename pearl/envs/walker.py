@@ -54,7 +54,7 @@ class WalkerParamsEnv(MujocoMetaEnv):
         x_before = self.data.qpos[0]
         self.do_simulation(action)
         x_velocity = (self.data.qpos[0] - x_before) / self.dt
-        ctrl_cost = 1e-3 * float(np.sum(np.square(action)))
+        ctrl_cost = 1e-3 * float(action @ action)
         reward = x_velocity + 1.0 - ctrl_cost
         height, angle = self.data.qpos[1], self.data.qpos[2]
         terminated = not (0.8 < height < 2.0 and -1.0 < angle < 1.0)
