@@ -1,0 +1,139 @@
+"""Networks of PEARL's actor-critic (reference Section 2.1), batched over the task meta-batch.
+
+Every network accepts inputs shaped ``(..., feature)`` (typically ``task x batch x feature``), one
+call covers the whole meta-batch. The twin Q functions could be one ``EnsembleMLP`` (batched
+``baddbmm``), but on CPU two plain MLPs are faster, so ``TwinQ`` uses those.
+
+Initialisation follows rlkit: hidden weights U(-1/sqrt(w.shape[0]), +) (rlkit uses the *output*
+width there), hidden biases 0.1, last layer U(-init_w, init_w).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+
+
+def _rlkit_hidden_init(weight: torch.Tensor, bias: torch.Tensor) -> None:
+    bound = 1.0 / math.sqrt(weight.shape[-2] if weight.dim() == 3 else weight.shape[0])
+    nn.init.uniform_(weight, -bound, bound)
+    nn.init.constant_(bias, 0.1)
+
+
+class MLP(nn.Module):
+    """ReLU MLP: ``in -> hidden x num_layers -> out``."""
+
+    def __init__(self, in_dim: int, out_dim: int, hidden: int, num_layers: int, init_w: float = 3e-3):
+        super().__init__()
+        dims = [in_dim] + [hidden] * num_layers
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.last = nn.Linear(dims[-1], out_dim)
+        for layer in self.hidden:
+            _rlkit_hidden_init(layer.weight, layer.bias)
+        nn.init.uniform_(self.last.weight, -init_w, init_w)
+        nn.init.uniform_(self.last.bias, -init_w, init_w)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.hidden:
+            x = F.relu(layer(x))
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.last(self.features(x))
+
+
+class EnsembleMLP(nn.Module):
+    """``num_members`` independent MLPs evaluated with one ``baddbmm`` per layer.
+
+    Input ``(..., in_dim)`` (shared by all members) -> output ``(num_members, ..., out_dim)``.
+    """
+
+    def __init__(self, num_members: int, in_dim: int, out_dim: int, hidden: int, num_layers: int,
+                 init_w: float = 3e-3):
+        super().__init__()
+        dims = [in_dim] + [hidden] * num_layers + [out_dim]
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
+            w = torch.empty(num_members, a, b)
+            bias = torch.empty(num_members, 1, b)
+            if i < len(dims) - 2:
+                # rlkit's quirk: bound from the output width (nn.Linear weight shape[0])
+                nn.init.uniform_(w, -1.0 / math.sqrt(b), 1.0 / math.sqrt(b))
+                nn.init.constant_(bias, 0.1)
+            else:
+                nn.init.uniform_(w, -init_w, init_w)
+                nn.init.uniform_(bias, -init_w, init_w)
+            self.weights.append(nn.Parameter(w))
+            self.biases.append(nn.Parameter(bias))
+        self.num_members = num_members
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        lead = x.shape[:-1]
+        h = x.reshape(1, -1, x.shape[-1]).expand(self.num_members, -1, -1)
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            h = torch.baddbmm(b, h, w)
+            if i < last:
+                h = F.relu(h)
+        return h.reshape(self.num_members, *lead, h.shape[-1])
+
+
+class TwinQ(nn.Module):
+    """Q1(s, a, z), Q2(s, a, z) on one shared input: returns ``(2, ...)``.
+
+    Two plain MLPs: on CPU, two GEMM chains are faster than the fused ``EnsembleMLP`` (batched
+    ``baddbmm``), measured ~140 ms vs ~165 ms forward+backward at 4096 x 300 on one core.
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, latent_dim: int, hidden: int, num_layers: int):
+        super().__init__()
+        self.q1 = MLP(obs_dim + act_dim + latent_dim, 1, hidden, num_layers)
+        self.q2 = MLP(obs_dim + act_dim + latent_dim, 1, hidden, num_layers)
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([obs, action, z], dim=-1)
+        return torch.stack([self.q1(x).squeeze(-1), self.q2(x).squeeze(-1)])
+
+
+class ValueNet(nn.Module):
+    """V(s, z)."""
+
+    def __init__(self, obs_dim: int, latent_dim: int, hidden: int, num_layers: int):
+        super().__init__()
+        self.net = MLP(obs_dim + latent_dim, 1, hidden, num_layers)
+
+    def forward(self, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([obs, z], dim=-1)).squeeze(-1)
+
+
+class TanhGaussianPolicy(nn.Module):
+    """pi(a | s, z): a = tanh(u), u ~ N(mean, std), separate linear heads for mean and log-std."""
+
+    def __init__(self, obs_dim: int, latent_dim: int, act_dim: int, hidden: int, num_layers: int,
+                 init_w: float = 1e-3):
+        super().__init__()
+        self.trunk = MLP(obs_dim + latent_dim, act_dim, hidden, num_layers, init_w=init_w)  # .last = mean head
+        self.log_std_head = nn.Linear(hidden, act_dim)
+        nn.init.uniform_(self.log_std_head.weight, -init_w, init_w)
+        nn.init.uniform_(self.log_std_head.bias, -init_w, init_w)
+
+    def forward(self, obs: torch.Tensor, z: torch.Tensor, deterministic: bool = False):
+        """Returns ``action, log_prob, mean, log_std`` (log_prob is None when deterministic)."""
+        h = self.trunk.features(torch.cat([obs, z], dim=-1))
+        mean = self.trunk.last(h)
+        log_std = self.log_std_head(h).clamp(LOG_STD_MIN, LOG_STD_MAX)
+        if deterministic:
+            return torch.tanh(mean), None, mean, log_std
+        std = log_std.exp()
+        u = mean + std * torch.randn_like(mean)
+        action = torch.tanh(u)
+        # log N(u; mean, std) - sum log(1 - tanh(u)^2 + 1e-6)   (SAC appendix C)
+        normal_log_prob = -0.5 * ((u - mean) / std) ** 2 - log_std - 0.5 * math.log(2 * math.pi)
+        log_prob = (normal_log_prob - torch.log(1.0 - action.pow(2) + 1e-6)).sum(-1)
+        return action, log_prob, mean, log_std

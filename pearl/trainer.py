@@ -1,0 +1,259 @@
+"""PEARL meta-training, Algorithm 1, with checkpoint/resume and seeding.
+
+``train(config, logger, checkpoint_dir)`` runs ``config.algo.num_iterations`` iterations of
+
+1. (iteration 0) ``num_initial_steps`` prior-z transitions for every train task;
+2. data collection for ``num_tasks_sample`` random train tasks (``Collector.collect_round``);
+3. ``num_train_steps_per_itr`` gradient steps on meta-batches of ``meta_batch`` tasks;
+4. online-adaptation evaluation on the held-out test tasks every ``eval_every`` iterations.
+
+Metrics are logged with ``step = iteration``; ``env_steps`` (training transitions collected so far,
+the paper's x-axis) is logged alongside. Every ``checkpoint_every`` iterations the full state
+(networks, optimisers, both buffers, numpy/torch/env RNG states, counters) is written; ``train``
+resumes from the latest checkpoint in ``checkpoint_dir`` and reproduces the uninterrupted run.
+Evaluation draws its noise from its own seeded torch stream, so it does not perturb training.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pearl.buffers import BatchSampler, Layout, MultiTaskReplayBuffer
+from pearl.config import PEARLConfig, validate
+from pearl.envs import TaskVectorEnv, get_family
+from pearl.evaluation import EvalResult, evaluate_online
+from pearl.logger import ADAPTATION_PREFIX, ENV_STEPS_METRIC, ITERATION_METRIC, RETURN_METRIC, Logger, MemoryLogger
+from pearl.sac import LOSS_NAMES, PEARLAgent, PEARLLearner
+from pearl.sampler import Collector, env_rng_state, set_env_rng_state
+
+CHECKPOINT_RE = re.compile(r"^checkpoint_(\d{6})\.pt$")
+# keys that may differ between a checkpoint's config and the resuming config
+RESUMABLE_CHANGES = {"num_iterations", "checkpoint_every", "num_threads"}
+
+
+class PEARLTrainer:
+    """Holds everything Algorithm 1 needs; ``run_iteration`` does one outer iteration."""
+
+    def __init__(self, config: PEARLConfig):
+        validate(config)
+        self.config = cfg = config
+        if cfg.num_threads > 0:
+            torch.set_num_threads(cfg.num_threads)
+        torch.manual_seed(cfg.seed)
+        self.rng = np.random.Generator(np.random.PCG64(cfg.seed))
+
+        spec = get_family(cfg.family)
+        self.train_tasks = spec.train_tasks[: cfg.max_train_tasks]
+        self.test_tasks = spec.test_tasks[: cfg.max_test_tasks]
+        self.horizon = cfg.algo.max_path_length or spec.horizon
+        base_seed = cfg.seed * 1_000_003
+        a, e = cfg.algo, cfg.eval
+        self.venvs = {
+            "init": TaskVectorEnv(cfg.family, self.train_tasks, seed=base_seed, **cfg.env_kwargs),
+            "explore": TaskVectorEnv(cfg.family, self.train_tasks[:1] * a.num_tasks_sample, seed=base_seed + 100_000,
+                                     **cfg.env_kwargs),
+            "eval": TaskVectorEnv(cfg.family, [t for t in self.test_tasks for _ in range(e.num_evals)],
+                                  seed=base_seed + 200_000, **cfg.env_kwargs),
+        }
+        for venv in self.venvs.values():
+            venv.horizon = self.horizon
+        obs_dim, act_dim = self.venvs["init"].obs_dim, self.venvs["init"].act_dim
+
+        layout = Layout(obs_dim, act_dim)
+        n_train = len(self.train_tasks)
+        self.rl_buffer = MultiTaskReplayBuffer(n_train, layout, a.replay_buffer_size)
+        self.enc_buffer = MultiTaskReplayBuffer(n_train, layout, a.replay_buffer_size)
+        self.sampler = BatchSampler(
+            self.rl_buffer, self.enc_buffer, context_source=cfg.context_source,
+            sequence_context=cfg.context_is_sequence, rl_batch_mode=cfg.rl_batch_mode, batch_size=a.batch_size,
+            embedding_batch_size=a.embedding_batch_size, use_next_obs=a.use_next_obs_in_context,
+            sparse_rewards=a.sparse_rewards, horizon=self.horizon)
+
+        n = cfg.net
+        self.agent = PEARLAgent(obs_dim, act_dim, layout.context_dim(a.use_next_obs_in_context), cfg.encoder_type,
+                                n.latent_size, n.net_size, n.num_hidden_layers, n.encoder_hidden,
+                                n.encoder_hidden_layers)
+        self.learner = PEARLLearner(
+            self.agent, policy_lr=a.policy_lr, qf_lr=a.qf_lr, vf_lr=a.vf_lr, context_lr=a.context_lr,
+            discount=a.discount, reward_scale=a.reward_scale, kl_lambda=a.kl_lambda if cfg.encoder_type != "deterministic" else 0.0,
+            soft_target_tau=a.soft_target_tau, policy_mean_reg_weight=a.policy_mean_reg_weight,
+            policy_std_reg_weight=a.policy_std_reg_weight)
+        self.collector = Collector(self.agent, self.train_tasks, self.venvs["init"], self.venvs["explore"],
+                                   self.rl_buffer, self.enc_buffer, self.sampler)
+        self.iteration = 0  # next iteration to run
+        self.env_steps = 0
+        self.grad_steps = 0
+        self.last_eval: dict[str, Any] | None = None
+        self.last_eval_result: EvalResult | None = None  # set by iterations that evaluated
+
+    # ---------------------------------------------------------------------- one iteration
+    def run_iteration(self, logger: Logger) -> dict[str, float]:
+        cfg, a, it = self.config, self.config.algo, self.iteration
+        metrics: dict[str, float] = {}
+        self.last_eval_result = None
+        t0 = time.perf_counter()
+        if it == 0:
+            self.env_steps += self.collector.collect_initial(a.num_initial_steps, self.rng)
+        task_ids = self.rng.integers(0, len(self.train_tasks), size=a.num_tasks_sample)
+        self.env_steps += self.collector.collect_round(task_ids, a.num_steps_prior, a.num_steps_posterior,
+                                                       a.num_extra_rl_steps_posterior, self.rng)
+        t1 = time.perf_counter()
+
+        loss_sum = torch.zeros(len(LOSS_NAMES))
+        for k in range(a.num_train_steps_per_itr):
+            tasks = self.rng.integers(0, len(self.train_tasks), size=a.meta_batch)
+            batch = self.sampler.sample(tasks, self.rng)
+            loss_sum += self.learner.update(batch, iteration=it, step=k)
+        self.grad_steps += a.num_train_steps_per_itr
+        for name, value in zip(LOSS_NAMES, (loss_sum / a.num_train_steps_per_itr).tolist()):
+            metrics[f"train/{name}"] = value
+        t2 = time.perf_counter()
+
+        last = it == a.num_iterations - 1
+        if (it + 1) % cfg.eval.eval_every == 0 or last:
+            result = self.evaluate()
+            metrics[RETURN_METRIC] = result.final_return
+            for k, v in enumerate(result.adaptation_curve, start=1):
+                metrics[f"{ADAPTATION_PREFIX}{k}"] = float(v)
+            metrics["test/eval_env_steps"] = result.num_steps
+            self.last_eval = {"iteration": it, "final_return": result.final_return,
+                              "adaptation_curve": result.adaptation_curve.tolist()}
+            self.last_eval_result = result
+        t3 = time.perf_counter()
+
+        metrics.update({ENV_STEPS_METRIC: self.env_steps, ITERATION_METRIC: it, "grad_steps": self.grad_steps,
+                        "time/collect_s": t1 - t0, "time/train_s": t2 - t1, "time/eval_s": t3 - t2})
+        for name, value in metrics.items():  # x-axis: env steps collected for meta-training
+            logger.log_scalar(name, value, self.env_steps)
+        self.iteration += 1
+        return metrics
+
+    def evaluate(self, record_paths: bool | None = None) -> EvalResult:
+        """Online adaptation on the test tasks, with torch noise from a stream seeded by (seed, iteration)."""
+        e = self.config.eval
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.config.seed * 7919 + self.iteration + 1)
+            return evaluate_online(
+                self.agent, self.venvs["eval"], self.test_tasks, self.sampler, num_evals=e.num_evals,
+                num_steps_per_eval=e.num_steps_per_eval, num_exp_traj_eval=e.num_exp_traj_eval,
+                deterministic=e.deterministic, sparse_rewards=self.config.algo.sparse_rewards,
+                record_paths=e.record_paths if record_paths is None else record_paths)
+
+    # ---------------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict:
+        return {
+            "iteration": self.iteration, "env_steps": self.env_steps, "grad_steps": self.grad_steps,
+            "last_eval": self.last_eval, "config": self.config.to_dict(),
+            "agent": self.agent.state_dict(), "optimizers": self.learner.state_dict(),
+            "rl_buffer": self.rl_buffer.state_dict(), "enc_buffer": self.enc_buffer.state_dict(),
+            "numpy_rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+            "env_rng": {name: env_rng_state(v) for name, v in self.venvs.items()},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        _check_resumable(state["config"], self.config.to_dict())
+        self.iteration, self.env_steps, self.grad_steps = state["iteration"], state["env_steps"], state["grad_steps"]
+        self.last_eval = state["last_eval"]
+        self.agent.load_state_dict(state["agent"])
+        self.learner.load_state_dict(state["optimizers"])
+        self.rl_buffer.load_state_dict(state["rl_buffer"])
+        self.enc_buffer.load_state_dict(state["enc_buffer"])
+        self.rng.bit_generator.state = state["numpy_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        for name, venv in self.venvs.items():
+            set_env_rng_state(venv, state["env_rng"][name])
+
+    def save_checkpoint(self, directory: str | os.PathLike, keep: int = 2) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"checkpoint_{self.iteration:06d}.pt"  # number of completed iterations
+        tmp = path.with_suffix(".pt.tmp")
+        torch.save(self.state_dict(), tmp)
+        os.replace(tmp, path)
+        for old in list_checkpoints(directory)[:-keep]:
+            old.unlink(missing_ok=True)
+        return path
+
+    def close(self) -> None:
+        for venv in self.venvs.values():
+            venv.close()
+
+
+def _check_resumable(saved: dict, current: dict) -> None:
+    diffs = []
+
+    def walk(a, b, prefix=""):
+        for key in sorted(set(a) | set(b)):
+            va, vb = a.get(key), b.get(key)
+            if isinstance(va, dict) and isinstance(vb, dict) and key != "env_kwargs":
+                walk(va, vb, prefix + key + ".")
+            elif va != vb and key not in RESUMABLE_CHANGES:
+                diffs.append(f"{prefix}{key}: checkpoint {va!r} vs config {vb!r}")
+
+    walk(saved, current)
+    if diffs:
+        raise ValueError("checkpoint was written with a different config: " + "; ".join(diffs))
+
+
+def list_checkpoints(directory: str | os.PathLike) -> list[Path]:
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := CHECKPOINT_RE.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def save_eval_paths(result: EvalResult, path: Path) -> None:
+    """Evaluation trajectories (observations = positions for the point robots) for exploration plots."""
+    np.savez_compressed(path, paths=result.paths, path_lengths=result.path_lengths, returns=result.returns)
+
+
+def train(config: PEARLConfig, logger: Logger | None = None, checkpoint_dir: str | os.PathLike | None = None,
+          stop_after: int | None = None) -> dict[str, Any]:
+    """Run (or resume) Algorithm 1; returns a summary dict.
+
+    With ``checkpoint_dir``, checkpoints go there, and so do the evaluation trajectories
+    (``eval_paths_<iterations>.npz``) of evaluations that coincide with a checkpoint, when
+    ``config.eval.record_paths`` is set.
+
+    ``stop_after``: stop once this many iterations are complete (checkpointing then), as if the
+    process had been interrupted there; used to test resuming.
+    """
+    logger = logger if logger is not None else MemoryLogger()
+    trainer = PEARLTrainer(config)
+    resumed_from = None
+    if checkpoint_dir is not None:
+        checkpoints = list_checkpoints(checkpoint_dir)
+        if checkpoints:
+            state = torch.load(checkpoints[-1], weights_only=False)
+            trainer.load_state_dict(state)
+            resumed_from = trainer.iteration
+            if hasattr(logger, "drop_after"):
+                logger.drop_after(trainer.env_steps)  # metrics of iterations not in the checkpoint
+    start = time.perf_counter()
+    total = config.algo.num_iterations
+    end = total if stop_after is None else min(total, stop_after)
+    try:
+        while trainer.iteration < end:
+            trainer.run_iteration(logger)
+            done = trainer.iteration
+            if checkpoint_dir is not None and (done % config.checkpoint_every == 0 or done == end):
+                trainer.save_checkpoint(checkpoint_dir)
+                if trainer.last_eval_result is not None and trainer.last_eval_result.paths is not None:
+                    save_eval_paths(trainer.last_eval_result, Path(checkpoint_dir) / f"eval_paths_{done:06d}.npz")
+    finally:
+        trainer.close()
+    return {
+        "method": config.method, "family": config.family, "profile": config.profile, "seed": config.seed,
+        "iterations_completed": trainer.iteration, "finished": trainer.iteration >= total,
+        "resumed_from_iteration": resumed_from, "env_steps": trainer.env_steps, "grad_steps": trainer.grad_steps,
+        "last_eval": trainer.last_eval, "wall_time_s": time.perf_counter() - start,
+        "config": config.to_dict(),
+    }
