@@ -4,14 +4,19 @@ Subcommands:
   envs                 table of task families (observation/action sizes, horizon, task counts)
   envs --rollout       also step every family for one episode on a few tasks, in lockstep
   tasks FAMILY         list a family's task parameters (train or test split)
+  train METHOD FAMILY  one run of a method on a family, recorded by Sacred (embedded store or MongoDB)
+  run                  the paper's benchmark matrix (or a filtered part of it), in parallel, resumable
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
+import shutil
 import sys
 import time
+from typing import Any
 
 import numpy as np
 
@@ -65,7 +70,122 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- harness: train / run ---------------------------------------------------------------
+def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    """``["algo.kl_lambda=0.5", "env_kwargs.goal_radius=0.8"]`` -> an overrides dict.
+
+    Values are read as JSON, then as Python literals, else kept as strings.
+    """
+    overrides: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key or any(c.isspace() for c in key) or key.startswith(".") or key.endswith("."):
+            raise ValueError(f"malformed override {item!r}: expected KEY=VALUE, e.g. algo.kl_lambda=0.5")
+        value: Any = raw
+        for parse in (json.loads, ast.literal_eval):
+            try:
+                value = parse(raw)
+                break
+            except (ValueError, SyntaxError):
+                continue
+        if key.startswith("env_kwargs."):
+            overrides.setdefault("env_kwargs", {})[key[len("env_kwargs."):]] = value
+        else:
+            overrides[key] = value
+    return overrides
+
+
+def _store_from_args(args: argparse.Namespace):
+    from benchmarks.store import resolve_store
+
+    return resolve_store(args.results, args.mongo, args.db, args.checkpoints)
+
+
+def _show_progress(args: argparse.Namespace) -> bool | None:
+    return False if args.no_progress else None  # None: only on a terminal
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from benchmarks import experiment
+    from benchmarks.progress import TrainProgress
+    from benchmarks.registry import get_method
+    from benchmarks.runkey import run_key
+    from benchmarks.runner import available_cores
+    from benchmarks.store import check_store, completed_runs
+    from benchmarks.worker import BUSY, COMPLETED, INTERRUPTED, lock_owner, run_cell
+
+    method = get_method(args.method)
+    typed = method.make_config(args.family, args.profile, parse_overrides(args.set), args.seed)
+    config = method.config_to_dict(typed)
+    key = run_key(config)
+    store = _store_from_args(args)
+    check_store(store)
+    work_dir = store.checkpoint_root / key
+    if args.fresh:
+        if lock_owner(work_dir):
+            raise ValueError(f"run {key} is running in another process; cannot start it fresh")
+        shutil.rmtree(work_dir, ignore_errors=True)
+    else:
+        done = completed_runs(store).get(key)
+        if done is not None:
+            print(f"{key}: already completed as run {done} in {store.describe()} (--fresh to run it again)")
+            return 0
+    steps = method.estimate_env_steps(typed)
+    print(f"{key}: {args.method} on {args.family} ({args.profile}, seed {args.seed}), about "
+          f"{steps['train']:,} meta-training env steps, into {store.describe()}", flush=True)
+    progress = TrainProgress.for_method(method, typed, enabled=_show_progress(args), desc=args.method)
+    experiment.LISTENERS.append(progress)
+    try:
+        result = run_cell({"config": config, "store": store.to_dict(), "max_threads": available_cores()})
+    finally:
+        experiment.LISTENERS.remove(progress)
+        progress.close()
+    where = (f"{store.results}/{result['run_id']}" if not store.mongo_url and result["run_id"] is not None
+             else f"run {result['run_id']}")
+    if result["status"] == COMPLETED:
+        summary = result.get("result") or {}
+        last = (summary.get("last_eval") or {}).get("final_return")
+        tail = f", test return {last:.2f}" if isinstance(last, (int, float)) else ""
+        print(f"COMPLETED {where} in {result['seconds']:.1f} s: {summary.get('env_steps', '?')} env steps{tail}; "
+              f"checkpoints in {work_dir}")
+        return 0
+    print(f"{result['status']} {where}: {result['error']}", file=sys.stderr)
+    return {INTERRUPTED: 130, BUSY: 1}.get(result["status"], 1)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from benchmarks.matrix import format_plan, plan
+    from benchmarks.runner import run_matrix
+
+    cells = plan(args.profile, args.methods, args.families, args.seeds, parse_overrides(args.set), grid=args.grid)
+    if args.dry_run:
+        print(format_plan(cells))
+        return 0
+    if args.scheduler and args.backend != "dask":
+        raise ValueError("--scheduler needs --backend dask")
+    report = run_matrix(cells, _store_from_args(args), jobs=args.jobs, backend=args.backend,
+                        scheduler=args.scheduler, progress=_show_progress(args) is not False)
+    return report.exit_code
+
+
+def _add_store_args(p: argparse.ArgumentParser) -> None:
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--results", metavar="DIR",
+                       help="embedded store (Sacred FileStorageObserver directory; default: ./results)")
+    where.add_argument("--mongo", metavar="URL",
+                       help="MongoDB URL, e.g. mongodb://localhost:27017 (default: $PEARL_BENCH_MONGO_URL)")
+    p.add_argument("--db", metavar="NAME", default=None, help="MongoDB database (default: pearl_bench)")
+    p.add_argument("--checkpoints", metavar="DIR", default=None,
+                   help="per-run checkpoint directories (default: RESULTS/checkpoints, ./results/checkpoints with --mongo)")
+    p.add_argument("--set", metavar="KEY=VALUE", nargs="+", action="extend", default=[],
+                   help="config overrides, e.g. algo.num_iterations=3 env_kwargs.goal_radius=0.8")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (it is off anyway when not on a terminal)")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from benchmarks.matrix import PROFILES
+    from benchmarks.registry import known_methods
     from pearl.envs import FAMILIES
 
     parser = argparse.ArgumentParser(prog="pearl-bench", description="PEARL meta-RL benchmark suite")
@@ -83,6 +203,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=["train", "test"], default="train")
     p.add_argument("--format", choices=["lines", "json"], default="lines")
     p.set_defaults(func=cmd_tasks)
+
+    p = sub.add_parser("train", help="one run of a method on a family, recorded by Sacred",
+                       description="Train METHOD on FAMILY through the Sacred experiment (benchmarks.experiment). "
+                                   "A run with the same method, family, seed and config resumes from its checkpoints; "
+                                   "one already COMPLETED in the store is not run again.")
+    p.add_argument("method", choices=known_methods(), metavar="METHOD", help=f"one of: {', '.join(known_methods())}")
+    p.add_argument("family", choices=list(FAMILIES), metavar="FAMILY", help=f"one of: {', '.join(FAMILIES)}")
+    p.add_argument("--profile", choices=PROFILES, default="paper", help="budget: smoke | quick | paper (default: paper)")
+    p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    p.add_argument("--fresh", action="store_true", help="discard this run's checkpoints and start over")
+    _add_store_args(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("run", help="the paper's benchmark matrix (or part of it)",
+                       description="Run the paper's benchmark matrix (Figures 3-7) over seeds 0 1 2, or the part "
+                                   "selected by --methods/--families/--seeds. Completed runs in the store are skipped; "
+                                   "interrupted or failed ones resume from their checkpoints.")
+    p.add_argument("--profile", choices=PROFILES, default="paper", help="budget: smoke | quick | paper (default: paper)")
+    p.add_argument("--methods", nargs="+", metavar="METHOD", help=f"subset of: {', '.join(known_methods())}")
+    p.add_argument("--families", nargs="+", metavar="FAMILY", help=f"subset of: {', '.join(FAMILIES)}")
+    p.add_argument("--seeds", nargs="+", type=int, metavar="N", help="seeds (default: 0 1 2)")
+    p.add_argument("--grid", action="store_true",
+                   help="every combination of --methods x --families, instead of the paper's cells")
+    p.add_argument("--jobs", type=int, default=1, help="runs at a time (default: 1)")
+    p.add_argument("--backend", choices=["loky", "dask"], default="loky",
+                   help="loky: local processes; dask: a Dask cluster (default: loky)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="Dask scheduler address (with --backend dask; default: a local cluster of --jobs workers)")
+    p.add_argument("--dry-run", action="store_true", help="print the cells and their env steps, run nothing")
+    _add_store_args(p)
+    p.set_defaults(func=cmd_run)
+    from analysis.cli import add_subcommands
+
+    add_subcommands(sub)
     return parser
 
 

@@ -1,0 +1,218 @@
+"""The Sacred experiment that runs any registered method on any task family with a seed.
+
+Its config is the method's own config as a dict (for PEARL, ``PEARLConfig.to_dict()``): the
+config scope reads ``method``, ``family``, ``profile`` and ``seed`` and fills in everything else
+from the method's defaults, so Sacred's config tracking and command line work as usual::
+
+    python -m benchmarks.experiment print_config with method=pearl family=cheetah-vel profile=smoke
+    python -m benchmarks.experiment with method=pearl family=point-robot profile=smoke seed=3 algo.kl_lambda=0.5 \\
+        -F results
+
+Metrics flow from the algorithm's logger into ``_run.log_scalar`` (through a journal next to the
+checkpoints, so a resumed run logs its whole curve with every step once). The latest
+checkpoint, the final model and the method's extra artifacts (PEARL: evaluation trajectories) are
+stored as artifacts. ``run.info`` records the run key, the task parameters, the package version and the
+git commit. Workers import this module themselves: ``Experiment`` objects cannot be pickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from sacred import SETTINGS, Experiment
+from sacred.utils import apply_backspaces_and_linefeeds
+
+from benchmarks.journal import JournalLogger
+from benchmarks.registry import get_method
+from benchmarks.runkey import run_key
+from benchmarks.signals import interrupt_on_signals
+
+SETTINGS.CAPTURE_MODE = "sys"  # "fd" loses the last lines of output (sacred#289) and spawns a tee per run
+CHECKPOINTS_ENV = "PEARL_BENCH_CHECKPOINTS"
+ARTIFACT_LIMIT_ENV = "PEARL_BENCH_ARTIFACT_LIMIT_MB"
+DEFAULT_ARTIFACT_LIMIT_MB = 256.0
+MODEL_ARTIFACT = "model.pt"
+
+ex = Experiment("pearl-bench", save_git_info=False)
+ex.captured_out_filter = apply_backspaces_and_linefeeds
+
+#: extra metric sinks for runs in this process (the ``train`` command's progress bar)
+LISTENERS: list[Callable[[str, float, int], None]] = []
+#: Sacred id of the last run this process started (set before training, so failures have it too)
+LAST_RUN_ID: Any = None
+
+
+def default_config(method: str, family: str, profile: str, seed: int) -> dict[str, Any]:
+    """The full config dict of ``method`` on ``family`` under ``profile`` with ``seed``."""
+    spec = get_method(method)
+    return spec.config_to_dict(spec.make_config(family, profile, None, seed))
+
+
+@ex.config
+def _config():
+    method = "pearl"  # a registered method (see pearl-bench run --help)
+    family = "cheetah-vel"  # a task family (see pearl-bench envs)
+    profile = "smoke"  # smoke | quick | paper
+    seed = 0  # the run's seed
+    # the method's defaults; values fixed by ``with`` updates win inside Sacred's config dict
+    for _key, _value in default_config(method, family, profile, seed).items():
+        locals()[_key] = _value
+    del _key, _value
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        return value.item()
+    return value
+
+
+# ---- run info ---------------------------------------------------------------------------
+def package_version() -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pearl-bench")
+    except PackageNotFoundError:
+        return None
+
+
+_GIT: dict[str, Any] | None = None
+
+
+def git_info() -> dict[str, Any] | None:
+    """Commit and dirty flag of the checkout this package runs from (None outside a git checkout)."""
+    global _GIT
+    if _GIT is None:
+        root = Path(__file__).resolve().parents[1]
+        _GIT = {}
+        if (root / ".git").exists():
+            try:
+                commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                                        text=True, timeout=5).stdout.strip()
+                dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                                       capture_output=True, text=True, timeout=5).stdout.strip() != ""
+                if commit:
+                    _GIT = {"commit": commit, "dirty": dirty}
+            except (OSError, subprocess.SubprocessError):
+                pass
+    return _GIT or None
+
+
+def task_info(family: str) -> dict[str, Any]:
+    from pearl.envs import get_family, task_to_jsonable
+
+    spec = get_family(family)
+    return {"family": spec.name, "env_id": spec.env_id, "task_seed": spec.task_seed,
+            "train": [task_to_jsonable(t) for t in spec.train_tasks],
+            "test": [task_to_jsonable(t) for t in spec.test_tasks]}
+
+
+def checkpoint_dir_for(config: dict[str, Any]) -> Path:
+    """Default working directory of a run started from Sacred's own command line."""
+    root = os.environ.get(CHECKPOINTS_ENV) or os.path.join("results", "checkpoints")
+    return Path(root).resolve() / run_key(config)
+
+
+# ---- the main function ----------------------------------------------------------------------
+@ex.main
+def main(_run, _config):
+    """Train (or resume) one run; returns the method's summary."""
+    global LAST_RUN_ID
+    LAST_RUN_ID = _run._id
+    config = _plain(dict(_config))
+    spec = get_method(config["method"])
+    typed = spec.config_from_dict(config)
+    key = run_key(config)
+    work_dir = Path(_run.info.get("checkpoint_dir") or checkpoint_dir_for(config))
+    work_dir.mkdir(parents=True, exist_ok=True)
+    existing = _checkpoints(spec, work_dir)
+    attempt = _next_attempt(work_dir, _run._id)
+    _run.info.update({"run_key": key, "checkpoint_dir": str(work_dir), "attempt": attempt,
+                      "resumed_from_checkpoint": existing[-1].name if existing else None,
+                      "pearl_bench_version": package_version(), "git": git_info(),
+                      "tasks": task_info(config["family"])})
+    logger = JournalLogger(work_dir / "metrics.jsonl", sinks=[_run.log_scalar, *LISTENERS])
+    _run.info["carried_metric_points"] = logger.num_carried
+    with interrupt_on_signals():
+        summary = spec.train(typed, logger, str(work_dir))
+    logger.finish()
+    _store_artifacts(_run, spec, typed, work_dir)
+    return _jsonable({k: v for k, v in (summary or {}).items() if k != "config"})
+
+
+def _checkpoints(spec, work_dir: Path) -> list[Path]:
+    lister = getattr(spec, "checkpoint_files", None)
+    if lister is not None:
+        return list(lister(str(work_dir)))
+    return sorted(work_dir.glob("*.pt"), key=lambda p: p.stat().st_mtime)
+
+
+def _next_attempt(work_dir: Path, run_id: Any) -> int:
+    log = work_dir / "attempts.jsonl"
+    previous = log.read_text().count("\n") if log.exists() else 0
+    with log.open("a") as f:
+        f.write(json.dumps({"run_id": run_id, "started": time.time()}) + "\n")
+    return previous + 1
+
+
+def _artifact_limit_bytes() -> float:
+    try:
+        return float(os.environ.get(ARTIFACT_LIMIT_ENV, DEFAULT_ARTIFACT_LIMIT_MB)) * 2**20
+    except ValueError:
+        return DEFAULT_ARTIFACT_LIMIT_MB * 2**20
+
+
+def _store_artifacts(run, spec, typed, work_dir: Path) -> None:
+    limit = _artifact_limit_bytes()
+    not_stored = {}
+    checkpoints = _checkpoints(spec, work_dir)
+    if checkpoints:
+        latest = checkpoints[-1]
+        if latest.stat().st_size <= limit:
+            run.add_artifact(str(latest), name=latest.name)
+        else:
+            not_stored[latest.name] = str(latest)
+    exporter = getattr(spec, "export_model", None)
+    model = work_dir / MODEL_ARTIFACT
+    if exporter is not None and exporter(str(work_dir), str(model)):
+        if model.stat().st_size <= limit:
+            run.add_artifact(str(model), name=MODEL_ARTIFACT)
+        else:
+            not_stored[MODEL_ARTIFACT] = str(model)
+    extra = getattr(spec, "extra_artifacts", None)
+    for name, path in (extra(str(work_dir), typed) if extra is not None else {}).items():
+        if Path(path).stat().st_size <= limit:
+            run.add_artifact(str(path), name=name)
+        else:
+            not_stored[name] = str(path)
+    if not_stored:
+        run.info["artifacts_not_stored"] = {"reason": f"larger than {limit / 2**20:g} MB ({ARTIFACT_LIMIT_ENV})",
+                                            "files": not_stored}
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain Python types only (numpy and torch scalars/arrays become floats/lists)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "tolist"):
+        return _jsonable(value.tolist())
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+if __name__ == "__main__":
+    ex.run_commandline()

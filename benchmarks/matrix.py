@@ -1,0 +1,137 @@
+"""The benchmark matrix: the paper's experiments as (method, family, env kwargs, seed) cells.
+
+* Figure 3: PEARL, RL2-PPO, MAML-TRPO and ProMP on the six MuJoCo families;
+* Figures 4 and 7: PEARL and deterministic-z PEARL on sparse-point-robot, goal radius 0.2 and 0.8;
+* Figures 5 and 6: PEARL and its four ablations on cheetah-vel;
+
+each over seeds 0, 1, 2, with duplicate cells merged. Filters select a subset of that matrix;
+``grid=True`` instead takes the cross product of the given methods, families and seeds.
+Every cell gets its full config and run key up front (so bad overrides fail before anything
+runs); cells of methods that are not implemented yet are kept, marked skipped with the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from benchmarks.registry import get_method, known_methods, unavailable_reason
+from benchmarks.runkey import run_key
+
+MUJOCO_FAMILIES = ("cheetah-vel", "cheetah-fwd-back", "ant-fwd-back", "ant-goal-2d", "humanoid-dir-2d", "walker-params")
+PAPER_SEEDS = (0, 1, 2)
+PROFILES = ("smoke", "quick", "paper")
+
+# (figures, methods, family, env kwargs)
+PAPER_EXPERIMENTS: tuple[tuple[tuple[str, ...], tuple[str, ...], str, dict[str, Any]], ...] = (
+    *((("fig3",), ("pearl", "rl2-ppo", "maml-trpo", "promp"), family, {}) for family in MUJOCO_FAMILIES),
+    (("fig4", "fig7"), ("pearl", "pearl-deterministic"), "sparse-point-robot", {"goal_radius": 0.2}),
+    (("fig4", "fig7"), ("pearl", "pearl-deterministic"), "sparse-point-robot", {"goal_radius": 0.8}),
+    (("fig5", "fig6"), ("pearl", "pearl-rnn-tran", "pearl-rnn-traj", "pearl-ctx-offpolicy", "pearl-ctx-rlbatch"),
+     "cheetah-vel", {}),
+)
+
+
+@dataclass
+class Cell:
+    """One run of the matrix."""
+
+    method: str
+    family: str
+    seed: int
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    figures: list[str] = field(default_factory=list)
+    config: dict[str, Any] | None = None  # None when the method is not implemented
+    run_key: str | None = None
+    skip_reason: str | None = None
+    env_steps: dict[str, int] | None = None
+
+    @property
+    def label(self) -> str:
+        extra = "".join(f" {k}={v}" for k, v in sorted(self.env_kwargs.items()))
+        return f"{self.method} {self.family}{extra} seed={self.seed}"
+
+
+def _check_names(kind: str, plural: str, given: Sequence[str] | None, valid: Sequence[str]) -> None:
+    for name in given or ():
+        if name not in valid:
+            raise ValueError(f"unknown {kind} {name!r}; valid {plural}: {', '.join(valid)}")
+
+
+def plan(profile: str = "paper", methods: Sequence[str] | None = None, families: Sequence[str] | None = None,
+         seeds: Sequence[int] | None = None, overrides: dict[str, Any] | None = None,
+         grid: bool = False) -> list[Cell]:
+    """The cells to run, each with its config, run key and env-step estimate (or skip reason)."""
+    from pearl.envs import FAMILIES
+
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+    _check_names("method", "methods", methods, known_methods())
+    _check_names("family", "families", families, list(FAMILIES))
+    seeds = list(PAPER_SEEDS if seeds is None else seeds)
+    if grid:
+        if not methods or not families:
+            raise ValueError("--grid needs --methods and --families")
+        experiments = [((), tuple(methods), family, {}) for family in families]
+    else:
+        experiments = [(figs, tuple(m for m in ms if not methods or m in methods), family, kwargs)
+                       for figs, ms, family, kwargs in PAPER_EXPERIMENTS if not families or family in families]
+    cells: dict[tuple, Cell] = {}
+    for figures, exp_methods, family, env_kwargs in experiments:
+        for method in exp_methods:
+            for seed in seeds:
+                ident = (method, family, tuple(sorted(env_kwargs.items())), seed)
+                cell = cells.setdefault(ident, Cell(method, family, int(seed), dict(env_kwargs)))
+                cell.figures += [f for f in figures if f not in cell.figures]
+    if not cells:
+        raise ValueError("no cell of the paper's matrix matches these filters (use --grid for any combination)")
+    by_key: dict[str, Cell] = {}
+    out = []
+    for cell in cells.values():
+        _configure(cell, profile, overrides or {})
+        if cell.run_key is not None and cell.run_key in by_key:  # same config reached twice
+            by_key[cell.run_key].figures += [f for f in cell.figures if f not in by_key[cell.run_key].figures]
+            continue
+        if cell.run_key is not None:
+            by_key[cell.run_key] = cell
+        out.append(cell)
+    return out
+
+
+def _configure(cell: Cell, profile: str, overrides: dict[str, Any]) -> None:
+    reason = unavailable_reason(cell.method)
+    if reason is not None:
+        cell.skip_reason = reason
+        return
+    spec = get_method(cell.method)
+    merged = dict(overrides)
+    if cell.env_kwargs:
+        merged["env_kwargs"] = {**(overrides.get("env_kwargs") or {}), **cell.env_kwargs}
+    typed = spec.make_config(cell.family, profile, merged, cell.seed)
+    cell.config = spec.config_to_dict(typed)
+    cell.run_key = run_key(cell.config)
+    cell.env_steps = spec.estimate_env_steps(typed)
+
+
+def format_plan(cells: list[Cell]) -> str:
+    """The ``--dry-run`` table: one line per cell with its env steps, then totals."""
+    header = ["#", "method", "family", "env kwargs", "seed", "figures", "train env steps", "eval env steps", "run key"]
+    rows = []
+    for i, cell in enumerate(cells, 1):
+        kwargs = ",".join(f"{k}={v}" for k, v in sorted(cell.env_kwargs.items())) or "-"
+        if cell.skip_reason:
+            rows.append([str(i), cell.method, cell.family, kwargs, str(cell.seed), ",".join(cell.figures) or "-",
+                         "-", "-", f"skipped: {cell.skip_reason}"])
+        else:
+            rows.append([str(i), cell.method, cell.family, kwargs, str(cell.seed), ",".join(cell.figures) or "-",
+                         f"{cell.env_steps['train']:,}", f"{cell.env_steps['eval']:,}", cell.run_key])
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(header, widths)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    runnable = [c for c in cells if not c.skip_reason]
+    total_train = sum(c.env_steps["train"] for c in runnable)
+    total_eval = sum(c.env_steps["eval"] for c in runnable)
+    lines.append(f"{len(cells)} cells: {len(runnable)} to run ({total_train:,} meta-training env steps, "
+                 f"{total_eval:,} evaluation env steps), {len(cells) - len(runnable)} skipped (not implemented)")
+    return "\n".join(lines)

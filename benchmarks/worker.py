@@ -1,0 +1,130 @@
+"""Run one benchmark cell through the Sacred experiment; the entry point of every worker.
+
+``run_cell`` takes and returns plain dicts only (Sacred experiments cannot be pickled, and the
+Dask backend hangs on pickling failures): it imports the experiment itself, attaches observers
+built from the store description, and reports the outcome instead of raising.
+
+A cell's working directory (``<checkpoints>/<run key>/``) holds its checkpoints, its metric
+journal and a lock file; the lock (``flock``, released when the process dies) keeps two
+processes from running the same cell at once, and names the process so a parent can forward
+SIGINT/SIGTERM to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+from benchmarks.runkey import run_key
+from benchmarks.signals import interrupt_on_signals
+from benchmarks.store import StoreSpec, make_observers
+
+LOCK_NAME = ".lock"
+COMPLETED, FAILED, INTERRUPTED = "COMPLETED", "FAILED", "INTERRUPTED"
+NOT_STARTED, BUSY = "NOT_STARTED", "BUSY"
+
+
+@contextlib.contextmanager
+def cell_lock(work_dir: Path) -> Iterator[dict[str, Any] | None]:
+    """Hold the cell's lock; yields None when another live process holds it (then yields its owner)."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(work_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield None
+            return
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode(), 0)
+        yield {"pid": os.getpid()}
+    finally:
+        os.close(fd)
+
+
+def lock_owner(work_dir: Path) -> dict[str, Any] | None:
+    """``{"pid", "host"}`` of the live process that holds the cell's lock, else None."""
+    path = work_dir / LOCK_NAME
+    if not path.exists():
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                return json.loads(os.pread(fd, 4096, 0) or b"{}")
+            except ValueError:
+                return None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def run_cell(request: dict[str, Any]) -> dict[str, Any]:
+    """Run (or resume) one cell. ``request``: ``config`` (full config dict), ``store`` (StoreSpec dict),
+    optional ``max_threads`` (cap on torch threads), ``stop_file`` (skip when it exists), ``sacred_options``.
+
+    Returns ``{"run_key", "method", "family", "seed", "status", "run_id", "error", "seconds", "result"}``.
+    """
+    start = time.time()
+    config = dict(request["config"])
+    out: dict[str, Any] = {"run_key": run_key(config), "method": config.get("method"), "family": config.get("family"),
+                           "env_kwargs": config.get("env_kwargs") or {}, "seed": config.get("seed"), "status": None, "run_id": None, "error": None, "result": None}
+    stop_file = request.get("stop_file")
+    if stop_file and os.path.exists(stop_file):
+        return {**out, "status": NOT_STARTED, "error": "the matrix was interrupted before this run started",
+                "seconds": 0.0}
+    cap = request.get("max_threads")
+    if cap:  # workers x threads <= cores: lower the config's thread count to the cap, never raise it
+        import torch
+
+        wanted = int(config.get("num_threads") or 0)
+        threads = min(wanted, int(cap)) if wanted > 0 else int(cap)
+        torch.set_num_threads(threads)
+        if "num_threads" in config:
+            config["num_threads"] = threads
+    store = StoreSpec.from_dict(request["store"])
+    work_dir = store.checkpoint_root / out["run_key"]
+
+    def on_signal(signum: int) -> None:
+        if stop_file:
+            Path(stop_file).touch()
+
+    with cell_lock(work_dir) as held:
+        if held is None:
+            owner = lock_owner(work_dir) or {}
+            return {**out, "status": BUSY, "seconds": time.time() - start,
+                    "error": f"already running in process {owner.get('pid', '?')} on {owner.get('host', '?')}"}
+        from benchmarks import experiment
+
+        experiment.LAST_RUN_ID = None
+        options = {"--loglevel": "WARNING", **(request.get("sacred_options") or {})}
+        try:
+            experiment.ex.observers = make_observers(store)
+            with interrupt_on_signals(on_signal):
+                run = experiment.ex.run(config_updates=config, info={"checkpoint_dir": str(work_dir)},
+                                        options=options)
+            out.update(status=COMPLETED, run_id=run._id, result=run.result)
+        except KeyboardInterrupt:
+            on_signal(0)
+            out.update(status=INTERRUPTED, run_id=experiment.LAST_RUN_ID,
+                       error="interrupted; resumes from its last checkpoint on the next run")
+        except Exception as err:  # noqa: BLE001 - reported, the matrix goes on
+            out.update(status=FAILED, run_id=experiment.LAST_RUN_ID, error=_one_line(err))
+        finally:
+            experiment.ex.observers = []
+    out["seconds"] = time.time() - start
+    return out

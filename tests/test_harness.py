@@ -1,0 +1,172 @@
+"""Benchmark harness: matrix planning, the smoke matrix end to end into the embedded store, reruns,
+loky and Dask execution, the Sacred experiment's own command line, and the metric journal."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.cli import main, parse_overrides
+from benchmarks.journal import JournalLogger
+from benchmarks.matrix import plan
+from benchmarks.runkey import run_key
+from benchmarks.runner import run_matrix
+from benchmarks.store import resolve_store
+
+SPARSE_SMOKE = ["run", "--profile", "smoke", "--families", "sparse-point-robot", "--seeds", "0", "--no-progress"]
+
+
+def _runs(results: Path) -> dict[int, dict]:
+    out = {}
+    for d in sorted(results.iterdir()):
+        if d.name.isdigit():
+            out[int(d.name)] = {name: json.loads((d / f"{name}.json").read_text())
+                                for name in ("run", "config", "info", "metrics")}
+            out[int(d.name)]["files"] = sorted(p.name for p in d.iterdir())
+    return out
+
+
+def test_dry_run_lists_the_papers_whole_matrix(capsys):
+    assert main(["run", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "96 cells: 96 to run" in out and "0 skipped" in out
+    lines = out.splitlines()
+    assert sum(line.split()[1:3] == ["pearl", "cheetah-vel"] for line in lines[2:-1]) == 3  # figs 3, 5, 6 merged
+    assert any("goal_radius=0.8" in line and "pearl-deterministic" in line for line in lines)
+    assert "2,700,000" in out  # pearl on cheetah-vel: 100 x 2000 initial + 500 x 5 x 1000
+
+
+def test_dry_run_lists_cells_of_unimplemented_methods_as_skipped(capsys, monkeypatch):
+    from benchmarks import registry
+
+    monkeypatch.setitem(registry._REGISTRY, "promp", registry.Entry(None, "not implemented yet (test double)"))
+    assert main(["run", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "96 cells: 78 to run" in out and "18 skipped" in out  # promp x 6 MuJoCo families x 3 seeds
+    assert sum("skipped: not implemented yet (test double)" in line for line in out.splitlines()) == 18
+
+
+def test_plan_filters_grid_and_overrides():
+    cells = plan("smoke", methods=["pearl"], families=["sparse-point-robot"], seeds=[0, 1])
+    assert sorted((c.env_kwargs["goal_radius"], c.seed) for c in cells) == [(0.2, 0), (0.2, 1), (0.8, 0), (0.8, 1)]
+    assert all(c.config["env_kwargs"]["goal_radius"] == c.env_kwargs["goal_radius"] for c in cells)
+    grid = plan("smoke", methods=["pearl-rnn-tran"], families=["point-robot"], seeds=[3], grid=True,
+                overrides=parse_overrides(["algo.num_iterations=1"]))
+    assert [(c.method, c.family, c.seed, c.config["algo"]["num_iterations"]) for c in grid] == \
+        [("pearl-rnn-tran", "point-robot", 3, 1)]
+    with pytest.raises(ValueError, match="no cell of the paper's matrix"):
+        plan("smoke", methods=["pearl-rnn-tran"], families=["point-robot"])
+
+
+def test_run_key_ignores_thread_count():
+    config = plan("smoke", methods=["pearl"], families=["cheetah-vel"], seeds=[0])[0].config
+    assert run_key({**config, "num_threads": 7}) == run_key(config)
+    assert run_key({**config, "seed": 1}) != run_key(config)
+
+
+def test_smoke_matrix_into_embedded_store_then_rerun_skips(tmp_path, capsys):
+    results = tmp_path / "results"
+    argv = SPARSE_SMOKE + ["--results", str(results)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "summary: 4 completed, 0 failed, 0 skipped" in out
+    runs = _runs(results)
+    assert len(runs) == 4
+    radii = sorted((r["config"]["method"], r["config"]["env_kwargs"]["goal_radius"]) for r in runs.values())
+    assert radii == [("pearl", 0.2), ("pearl", 0.8), ("pearl-deterministic", 0.2), ("pearl-deterministic", 0.8)]
+    for run in runs.values():
+        assert run["run"]["status"] == "COMPLETED"
+        env_steps = run["metrics"]["env_steps"]["values"]  # the x-axis: env steps, one point per iteration
+        assert len(env_steps) == 2 and env_steps[0] < env_steps[1]
+        assert run["metrics"]["test/return"]["steps"] == env_steps
+        assert run["metrics"]["iteration"]["values"] == [0, 1]
+        assert {"model.pt", "checkpoint_000002.pt", "eval_paths.json", "eval_paths.npz"} <= set(run["files"])
+        info = run["info"]
+        assert info["run_key"] == run_key(run["config"])
+        assert info["pearl_bench_version"] == "0.1.0" and len(info["tasks"]["test"]) == 20
+        assert info["attempt"] == 1 and info["resumed_from_checkpoint"] is None
+        paths = json.loads((results / str(min(runs)) / "eval_paths.json").read_text())
+        assert len(paths[0]["goal"]) == 2 and len(paths[0]["episodes"][0][0]) == 2
+
+    from analysis import query  # the analysis reads what the harness writes
+    table = query.runs(query.open_store(results), status="COMPLETED")
+    assert len(table) == 4 and set(table["family"]) == {"sparse-point-robot"}
+
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "summary: 0 completed, 0 failed, 4 skipped (4 completed earlier)" in out
+    assert len(_runs(results)) == 4
+
+
+def test_failed_run_is_reported_and_the_matrix_goes_on(tmp_path, capsys, monkeypatch):
+    from benchmarks import pearl_method
+
+    real_train = pearl_method.PEARLMethod.train
+
+    def flaky_train(self, config, logger, checkpoint_dir):
+        if config.env_kwargs.get("goal_radius") == 0.8:
+            raise RuntimeError("simulated crash")
+        return real_train(self, config, logger, checkpoint_dir)
+
+    monkeypatch.setattr(pearl_method.PEARLMethod, "train", flaky_train)
+    cells = plan("smoke", methods=["pearl"], families=["sparse-point-robot"], seeds=[0])
+    report = run_matrix(cells, resolve_store(str(tmp_path / "r")), progress=False)
+    out = capsys.readouterr().out
+    assert report.exit_code == 1
+    assert sorted(r["status"] for r in report.results) == ["COMPLETED", "FAILED"]
+    assert "FAILED" in out and "RuntimeError: simulated crash" in out and "1 completed, 1 failed" in out
+    statuses = sorted(r["run"]["status"] for r in _runs(tmp_path / "r").values())
+    assert statuses == ["COMPLETED", "FAILED"]
+
+
+def test_loky_two_jobs(tmp_path, capsys):
+    results = tmp_path / "results"
+    assert main(["run", "--profile", "smoke", "--methods", "pearl", "pearl-rnn-traj", "--families", "cheetah-vel",
+                 "--seeds", "0", "--jobs", "2", "--no-progress", "--results", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert "on loky (2 job(s), at most 1 torch thread(s) each)" in out
+    assert "2 completed, 0 failed" in out
+    assert sorted(r["config"]["method"] for r in _runs(results).values()) == ["pearl", "pearl-rnn-traj"]
+
+
+def test_two_cells_on_a_local_dask_cluster(tmp_path):
+    distributed = pytest.importorskip("dask.distributed")
+    cells = plan("smoke", methods=["pearl"], families=["point-robot", "cheetah-vel"], seeds=[0], grid=True)
+    store = resolve_store(str(tmp_path / "results"))
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        report = run_matrix(cells, store, jobs=2, backend="dask", scheduler=cluster.scheduler_address,
+                            progress=False)
+    assert [r["status"] for r in report.results] == ["COMPLETED", "COMPLETED"]
+    runs = _runs(tmp_path / "results")
+    assert sorted(r["config"]["family"] for r in runs.values()) == ["cheetah-vel", "point-robot"]
+    assert all(r["run"]["status"] == "COMPLETED" for r in runs.values())
+
+
+def test_sacred_command_line_of_the_experiment(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.experiment", "print_config", "with", "method=pearl-deterministic",
+         "family=sparse-point-robot", "profile=smoke", "seed=2", "env_kwargs.goal_radius=0.8", "algo.kl_lambda=0.5"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "goal_radius = 0.8" in proc.stdout and "kl_lambda = 0.5" in proc.stdout
+    assert "method = 'pearl-deterministic'" in proc.stdout
+
+
+def test_journal_replays_earlier_attempts_without_duplicate_steps(tmp_path):
+    sink: list = []
+    first = JournalLogger(tmp_path / "m.jsonl", sinks=[lambda *p: sink.append(p)])
+    for step in range(4):
+        first.log_scalar("a", step * 1.0, step)
+    resumed: list = []
+    second = JournalLogger(tmp_path / "m.jsonl", sinks=[lambda *p: resumed.append(p)])
+    second.drop_after(1)  # the checkpoint covers steps 0 and 1
+    second.log_scalar("a", 20.0, 2)
+    second.log_scalar("a", 30.0, 3)
+    assert [(s, v) for _, v, s in resumed] == [(0, 0.0), (1, 1.0), (2, 20.0), (3, 30.0)]
+    third: list = []
+    fallback = JournalLogger(tmp_path / "m.jsonl", sinks=[lambda *p: third.append(p)])
+    fallback.log_scalar("a", 300.0, 3)  # no drop_after: points from step 3 on are replaced
+    assert [(s, v) for _, v, s in third] == [(0, 0.0), (1, 1.0), (2, 20.0), (3, 300.0)]

@@ -1,0 +1,108 @@
+"""A run killed (SIGKILL) or stopped (SIGTERM, SIGINT) mid-way resumes from its checkpoint, and the
+completed run logs every metric step exactly once."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ITERATIONS = 8
+TRAIN = ["train", "pearl", "point-robot", "--profile", "smoke", "--seed", "3", "--no-progress",
+         "--set", f"algo.num_iterations={ITERATIONS}", "algo.num_train_steps_per_itr=150"]
+
+
+def _cli(args, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "benchmarks.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def _wait_for_steps(results: Path, n: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    """Wait until the run's journal holds ``n`` iterations (and its first checkpoint exists)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for journal in results.glob("checkpoints/*/metrics.jsonl"):
+            steps = {json.loads(line)["step"] for line in journal.read_text().splitlines() if line.strip()}
+            if len(steps) >= n and list(journal.parent.glob("checkpoint_*.pt")):
+                return
+        if proc.poll() is not None:
+            pytest.fail(f"run ended before it could be stopped: {proc.communicate()}")
+        time.sleep(0.05)
+    pytest.fail("run made no progress")
+
+
+def _read(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}  # a killed run may lack some files
+
+
+def _runs(results: Path) -> list[dict]:
+    return [{"id": int(d.name), "run": _read(d / "run.json"), "info": _read(d / "info.json"),
+             "metrics": _read(d / "metrics.json")}
+            for d in sorted((d for d in results.iterdir() if d.name.isdigit()), key=lambda d: int(d.name))]
+
+
+def _assert_complete_curve(run: dict) -> None:
+    assert run["run"]["status"] == "COMPLETED"
+    assert run["metrics"]["iteration"]["values"] == list(range(ITERATIONS))
+    env_steps = run["metrics"]["env_steps"]["values"]  # metrics are logged against env steps
+    for name, series in run["metrics"].items():
+        if name.startswith(("train/", "test/return")) or name in ("env_steps", "iteration"):
+            assert series["steps"] == env_steps, name
+
+
+def test_killed_run_resumes_from_its_checkpoint(tmp_path):
+    results = tmp_path / "results"
+    args = TRAIN + ["--results", str(results)]
+    proc = _cli(args)
+    _wait_for_steps(results, 3, proc)
+    proc.kill()  # SIGKILL: no chance to record anything
+    proc.wait()
+    done = subprocess.run([sys.executable, "-m", "benchmarks.cli", *args], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "COMPLETED" in done.stdout
+    runs = _runs(results)
+    assert [r["run"]["status"] for r in runs] == ["RUNNING", "COMPLETED"]  # the killed one never finished
+    final = runs[-1]
+    assert final["info"]["attempt"] == 2 and final["info"]["resumed_from_checkpoint"].startswith("checkpoint_")
+    _assert_complete_curve(final)
+    env_steps = final["metrics"]["env_steps"]["values"]
+    assert env_steps == sorted(env_steps) and len(set(env_steps)) == ITERATIONS
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_marks_the_run_interrupted_and_it_resumes(tmp_path, sig):
+    results = tmp_path / "results"
+    args = TRAIN + ["--results", str(results)]
+    proc = _cli(args)
+    _wait_for_steps(results, 2, proc)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "INTERRUPTED" in err
+    runs = _runs(results)
+    assert [r["run"]["status"] for r in runs] == ["INTERRUPTED"]
+    assert list((results / "checkpoints").glob("*/checkpoint_*.pt"))
+    done = subprocess.run([sys.executable, "-m", "benchmarks.cli", *args], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    _assert_complete_curve(_runs(results)[-1])
+
+
+def test_sigterm_to_the_matrix_interrupts_runs_in_flight(tmp_path):
+    results = tmp_path / "results"
+    args = ["run", "--profile", "smoke", "--methods", "pearl", "--families", "sparse-point-robot", "--seeds", "0",
+            "--jobs", "2", "--no-progress", "--results", str(results),
+            "--set", "algo.num_iterations=200", "algo.num_train_steps_per_itr=150"]
+    proc = _cli(args, start_new_session=True)
+    _wait_for_steps(results, 2, proc, timeout=180)
+    os.kill(proc.pid, signal.SIGTERM)  # only the parent: it forwards to the workers
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (out, err)
+    assert "interrupted" in out
+    statuses = [r["run"]["status"] for r in _runs(results)]
+    assert statuses and set(statuses) == {"INTERRUPTED"}, (statuses, out, err)
