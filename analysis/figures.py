@@ -15,13 +15,14 @@ from typing import Callable
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from analysis import query  # noqa: E402
-from analysis.metrics import ADAPTATION_PREFIX, EVAL_PATHS_ARTIFACT, RETURN_METRIC, adaptation_index  # noqa: E402
+from analysis.metrics import ADAPTATION_PREFIX, EVAL_PATHS_ARTIFACT, RETURN_METRIC, STATUS, adaptation_index  # noqa: E402
 from analysis.stats import align_curves  # noqa: E402
 
 MUJOCO_FAMILIES = ["cheetah-vel", "cheetah-fwd-back", "ant-fwd-back", "ant-goal-2d", "humanoid-dir-2d", "walker-params"]
@@ -33,6 +34,7 @@ LABELS = {
     "pearl-deterministic": "deterministic z",
 }
 RADIUS_COLUMN = "config.env_kwargs.goal_radius"
+
 DEFAULT_RADIUS = 0.2
 
 
@@ -51,7 +53,7 @@ def _palette(methods: list[str]) -> dict[str, tuple]:
 
 def _with_radius(store: query.Store, table: pd.DataFrame) -> pd.DataFrame:
     """Attach each run's goal radius (sparse point robot), default 0.2 when not overridden."""
-    run_table = query.runs(store, family="sparse-point-robot")
+    run_table = query.runs(store, family="sparse-point-robot", status=STATUS)
     radius = run_table.set_index("run_id")[RADIUS_COLUMN] if RADIUS_COLUMN in run_table else pd.Series(dtype=float)
     out = table.copy()
     out["radius"] = out["run_id"].map(radius).fillna(DEFAULT_RADIUS).astype(float)
@@ -123,7 +125,7 @@ def _legend(fig, methods: list[str]) -> None:
 
 def _learning_curves(store, out_dir: Path, name: str, title: str, families: list[str], methods: list[str],
                      log: bool = False, dashed_best: list[str] = (), radius: float | None = None) -> FigureResult:
-    table = query.metrics(store, RETURN_METRIC, method=methods, family=families)
+    table = query.metrics(store, RETURN_METRIC, method=methods, family=families, status=STATUS)
     if radius is not None and len(table):
         table = _with_radius(store, table)
         table = table[np.isclose(table["radius"], radius)].drop(columns="radius")
@@ -175,7 +177,7 @@ def figure7(store, out_dir: Path) -> FigureResult:
 def figure4(store, out_dir: Path) -> FigureResult:
     """Return vs number of adaptation trajectories (radius 0.2 and 0.8), and exploration paths."""
     title = "Figure 4: sparse point robot, adaptation and exploration"
-    table = query.metrics(store, None, method="pearl", family="sparse-point-robot")
+    table = query.metrics(store, None, method="pearl", family="sparse-point-robot", status=STATUS)
     table = table[table["metric"].str.startswith(ADAPTATION_PREFIX)] if len(table) else table
     cells = [("pearl", "sparse-point-robot", f"radius {r}") for r in (0.2, 0.8)]
     if table.empty:
@@ -190,6 +192,7 @@ def figure4(store, out_dir: Path) -> FigureResult:
     fig, (ax_curve, ax_paths) = plt.subplots(1, 2, figsize=(10, 3.8))
     sns.lineplot(data=finals, x="trajectories", y="value", hue="radius", marker="o", estimator="mean",
                  errorbar=("ci", 95), n_boot=1000, seed=0, ax=ax_curve)
+    ax_curve.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax_curve.set_xlabel("number of adaptation trajectories")
     ax_curve.set_ylabel("average sparse return")
     ax_curve.set_title("return after k trajectories (final checkpoint)")

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-#: the paper's metric: test-task return after adaptation (sparse return on the sparse point robot)
-RETURN_METRIC = "test/return"
-#: return of the k-th adaptation trajectory on the test tasks: f"{ADAPTATION_PREFIX}{k}", k = 1, 2, ...
-ADAPTATION_PREFIX = "test/adaptation_return/"
+from pearl.logger import ADAPTATION_PREFIX, ENV_STEPS_METRIC, ITERATION_METRIC, RETURN_METRIC
+
 #: JSON artifact with evaluation paths: [{"goal": [x, y], "episodes": [[[x, y], ...], ...]}, ...]
 EVAL_PATHS_ARTIFACT = "eval_paths.json"
+
+#: figures and tables use finished runs only: an interrupted attempt's curve is partial, and the
+#: attempt that resumed and completed it carries the whole curve (benchmarks/journal.py)
+STATUS = "COMPLETED"
+
+__all__ = ["ADAPTATION_PREFIX", "ENV_STEPS_METRIC", "EVAL_PATHS_ARTIFACT", "ITERATION_METRIC", "RETURN_METRIC", "STATUS",
+           "adaptation_index"]
 
 
 def adaptation_index(metric: str) -> int:

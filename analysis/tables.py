@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 
 from analysis import query
-from analysis.metrics import RETURN_METRIC
+from analysis.metrics import RETURN_METRIC, STATUS
 from analysis.stats import final_values, mean_curve, normalise_scores, stratified_bootstrap_ci, steps_to_reach, summarize
 
 
 def final_returns(store: query.Store, metric: str = RETURN_METRIC, **filters) -> pd.DataFrame:
     """Final return per (method, family): mean over seeds and a bootstrap 95% CI."""
-    finals = final_values(query.metrics(store, metric, **filters))
+    finals = final_values(query.metrics(store, metric, **{"status": STATUS, **filters}))
     if finals.empty:
         return pd.DataFrame(columns=["method", "family", "mean", "ci_low", "ci_high", "n_seeds"])
     return summarize(finals)
@@ -28,7 +28,7 @@ def sample_efficiency(store: query.Store, reference: str = "pearl", metric: str 
     i.e. how many times fewer samples the reference needs for the baseline's best. NaN means
     "not reached" (``reached`` says which).
     """
-    table = query.metrics(store, metric, **filters)
+    table = query.metrics(store, metric, **{"status": STATUS, **filters})
     columns = ["baseline", "family", "ref_final", "baseline_best", "baseline_steps_to_ref_final",
                "ref_steps_to_baseline_best", "baseline_steps_to_best", "speedup", "reached"]
     rows = []
@@ -56,7 +56,7 @@ def sample_efficiency(store: query.Store, reference: str = "pearl", metric: str 
 def aggregate_iqm(store: query.Store, metric: str = RETURN_METRIC, reps: int = 2000, **filters) -> pd.DataFrame:
     """Interquartile mean of min-max normalised final scores across families, per method,
     with a stratified-bootstrap 95% CI (runs resampled within each family)."""
-    finals = final_values(query.metrics(store, metric, **filters))
+    finals = final_values(query.metrics(store, metric, **{"status": STATUS, **filters}))
     if finals.empty:
         return pd.DataFrame(columns=["method", "iqm", "ci_low", "ci_high", "n_families", "n_runs"])
     scored = normalise_scores(finals)

@@ -1,0 +1,131 @@
+"""``pearl-bench query | figures | report``: the analysis subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import pandas as pd
+
+from analysis import query
+from analysis.stats import final_values, summarize
+
+
+def _add_store_args(p: argparse.ArgumentParser) -> None:
+    store = p.add_mutually_exclusive_group()
+    store.add_argument("--results", metavar="DIR", default=None,
+                       help="embedded store (Sacred FileStorage directory; default: ./results)")
+    store.add_argument("--mongo", metavar="URL", default=None,
+                       help="MongoDB URL (default: $PEARL_BENCH_MONGO_URL if set)")
+    p.add_argument("--db", default="pearl_bench", help="MongoDB database name (default: pearl_bench)")
+
+
+def _open(args) -> query.Store:
+    try:
+        return query.open_store(args.results, args.mongo, args.db)
+    except FileNotFoundError as err:
+        raise ValueError(f"{err}; run `pearl-bench run` first or pass --results DIR") from None
+    except Exception as err:  # pymongo errors: unreachable server, bad URL
+        raise ValueError(f"cannot open MongoDB store {args.mongo!r}: {type(err).__name__}: {err}") from None
+
+
+def _parse_config_filters(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"malformed --where {item!r}; expected KEY=VALUE, e.g. algo.kl_lambda=0.1")
+        try:
+            import json
+
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+def _filters(args) -> dict:
+    return {"method": args.methods, "family": args.families, "seed": args.seeds, "status": args.status,
+            "config": _parse_config_filters(args.where)}
+
+
+def _print(table: pd.DataFrame, fmt: str) -> None:
+    if fmt == "csv":
+        table.to_csv(sys.stdout, index=False)
+    elif fmt == "json":
+        print(table.to_json(orient="records", date_format="iso", indent=1))
+    else:
+        with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 200):
+            print(table.to_string(index=False))
+
+
+def cmd_query(args) -> int:
+    store = _open(args)
+    if args.metric is None:
+        table = query.runs(store, **_filters(args))
+        if not args.all_columns:
+            table = table[query.RUN_COLUMNS]
+    else:
+        filters = _filters(args)
+        filters["status"] = filters["status"] or ["COMPLETED"]  # partial attempts would count a seed twice
+        finals = final_values(query.metrics(store, args.metric, **filters))
+        table = summarize(finals) if not finals.empty else finals
+    if table.empty:
+        print(f"no runs match in {store.describe()}", file=sys.stderr)
+        return 1
+    _print(table, args.format)
+    return 0
+
+
+def cmd_figures(args) -> int:
+    from analysis.figures import make_figures
+
+    store = _open(args)
+    results = make_figures(store, args.out, args.only)
+    for r in results:
+        state = "NO DATA" if r.empty else "ok"
+        print(f"{r.name}: {state} -> {', '.join(str(f) for f in r.files)}")
+        if r.missing:
+            print(f"  missing cells: {'; '.join(r.missing)}")
+    if all(r.empty for r in results):
+        print(f"no logged runs for any requested figure in {store.describe()}", file=sys.stderr)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from analysis.report import write_report
+
+    index = write_report(_open(args), args.out)
+    print(f"report written: {index}")
+    return 0
+
+
+def add_subcommands(sub) -> None:
+    from analysis.figures import FIGURES
+
+    p = sub.add_parser("query", help="print logged runs, or final metric values over seeds",
+                       description="Without --metric: one row per run. With --metric: the final value "
+                                   "per (method, family), mean over seeds with a bootstrap 95%% CI.")
+    _add_store_args(p)
+    p.add_argument("--methods", nargs="+", metavar="METHOD")
+    p.add_argument("--families", nargs="+", metavar="FAMILY")
+    p.add_argument("--seeds", nargs="+", type=int, metavar="SEED")
+    p.add_argument("--status", nargs="+", metavar="STATUS", help="e.g. COMPLETED FAILED INTERRUPTED RUNNING")
+    p.add_argument("--where", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="config filters with dotted keys, e.g. env_kwargs.goal_radius=0.8")
+    p.add_argument("--metric", metavar="NAME", help="e.g. test/return")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument("--all-columns", action="store_true", help="include every config column in the run table")
+    p.set_defaults(func=cmd_query)
+
+    p = sub.add_parser("figures", help="regenerate the paper's figures from logged runs")
+    _add_store_args(p)
+    p.add_argument("--out", default="figures", metavar="DIR", help="output folder (default: ./figures)")
+    p.add_argument("--only", nargs="+", choices=list(FIGURES), metavar="FIG",
+                   help=f"a subset of: {', '.join(FIGURES)}")
+    p.set_defaults(func=cmd_figures)
+
+    p = sub.add_parser("report", help="all figures and tables in one folder with an index.md")
+    _add_store_args(p)
+    p.add_argument("--out", default="report", metavar="DIR", help="output folder (default: ./report)")
+    p.set_defaults(func=cmd_report)
