@@ -164,12 +164,11 @@ class MongoStore:
         self.db = database
 
     @classmethod
-    def connect(cls, url: str, db_name: str = "pearl_bench", timeout_ms: int = 5000) -> "MongoStore":
-        import pymongo
+    def connect(cls, url: str, db_name: str = "pearl_bench") -> "MongoStore":
+        """Connect and ping (5 s limit); a bad URL or unreachable server is a one-line ValueError."""
+        from benchmarks.store import StoreSpec, mongo_database
 
-        client = pymongo.MongoClient(url, serverSelectionTimeoutMS=timeout_ms)
-        client.admin.command("ping")
-        return cls(client[db_name])
+        return cls(mongo_database(StoreSpec(results="", mongo_url=url, db=db_name)))
 
     def describe(self) -> str:
         return f"MongoDB database {self.db.name!r}"

@@ -245,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
+    except BrokenPipeError:  # output piped into e.g. `head`
+        sys.stderr.close()
+        return 0
     except (ValueError, IndexError) as err:
         print(f"pearl-bench: error: {err}", file=sys.stderr)
         return 2

@@ -247,3 +247,51 @@ def test_report(file_store, tmp_path):
     assert (tmp_path / "report" / "final_returns.csv").exists()
     finals = pd.read_csv(tmp_path / "report" / "final_returns.csv")
     assert len(finals) > 0
+
+
+# ------------------------------------------------------------------------------ command line
+def test_cli_query_runs_and_final_values(file_store, capsys):
+    from benchmarks.cli import main
+
+    assert main(["query", "--results", str(file_store.path), "--methods", "pearl", "--families", "cheetah-vel"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[:5] == ["run_id", "method", "family", "seed", "status"] and len(out) == 4
+    assert main(["query", "--results", str(file_store.path), "--metric", RETURN_METRIC,
+                 "--families", "cheetah-vel", "--format", "csv"]) == 0
+    table = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out)).set_index("method")
+    assert table.loc["pearl", "mean"] == pytest.approx(100.0) and table.loc["maml-trpo", "mean"] == pytest.approx(50.0)
+    assert main(["query", "--results", str(file_store.path), "--where", "env_kwargs.goal_radius=0.8",
+                 "--format", "json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert len(records) == 6 and {r["family"] for r in records} == {"sparse-point-robot"}
+
+
+def test_cli_figures_and_report(file_store, tmp_path, capsys):
+    from benchmarks.cli import main
+
+    assert main(["figures", "--results", str(file_store.path), "--out", str(tmp_path / "f"), "--only", "fig5"]) == 0
+    out = capsys.readouterr().out
+    assert "fig5: ok" in out and "missing cells: pearl-rnn-traj / cheetah-vel" in out
+    assert (tmp_path / "f" / "fig5.png").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["figures", "--results", str(empty), "--out", str(tmp_path / "g"), "--only", "fig7"]) == 0
+    captured = capsys.readouterr()
+    assert "fig7: NO DATA" in captured.out and "no logged runs for any requested figure" in captured.err
+    assert main(["query", "--results", str(empty)]) == 1
+    assert "no runs match" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["query", "--results", "/nonexistent/results"], "results directory '/nonexistent/results' does not exist"),
+    (["query", "--mongo", "localhost:27017"], "malformed MongoDB URL 'localhost:27017'"),
+    (["query", "--where", "seed"], "malformed --where 'seed'; expected KEY=VALUE"),
+])
+def test_cli_bad_input(argv, message, capsys, tmp_path):
+    from benchmarks.cli import main
+
+    if "--where" in argv:
+        argv = argv + ["--results", str(tmp_path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("pearl-bench: error: ") and message in err[0]

@@ -1,0 +1,127 @@
+"""PEARL throughput: gradient steps/s and meta-training env steps/s, and where the time goes.
+
+    python -m benchmarks.pearl_speed [--family cheetah-vel] [--method pearl] [--profile paper]
+                                     [--grad-steps 20] [--threads 1] [--set KEY=VALUE ...] [--json FILE]
+
+It builds the real trainer for the given config, fills the buffers with the initial pool,
+then times (1) ``--grad-steps`` gradient steps of Algorithm 1 (batch sampling + one SAC/encoder
+update over the meta-batch), split into sampling, loss forward, backward/optimiser; (2) one
+collection round of the config (prior + posterior + extra-RL episodes for ``num_tasks_sample``
+tasks, lockstep, one policy forward per step); (3) one meta-test evaluation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+
+
+def measure(method: str, family: str, profile: str, overrides: dict, grad_steps: int, threads: int) -> dict:
+    from pearl.config import make_config
+    from pearl.trainer import PEARLTrainer
+
+    cfg = make_config(method, family, profile, {"num_threads": threads, **overrides})
+    trainer = PEARLTrainer(cfg)
+    a = cfg.algo
+    rng = trainer.rng
+
+    start = time.perf_counter()
+    initial = trainer.collector.collect_initial(min(a.num_initial_steps, 4 * trainer.horizon), rng)
+    initial_s = time.perf_counter() - start
+
+    sample_s = update_s = 0.0
+    trainer.sampler.sample(rng.integers(0, len(trainer.train_tasks), a.meta_batch), rng)  # warm-up
+    trainer.learner.update(trainer.sampler.sample(rng.integers(0, len(trainer.train_tasks), a.meta_batch), rng))
+    for _ in range(grad_steps):
+        t0 = time.perf_counter()
+        batch = trainer.sampler.sample(rng.integers(0, len(trainer.train_tasks), a.meta_batch), rng)
+        t1 = time.perf_counter()
+        trainer.learner.update(batch)
+        t2 = time.perf_counter()
+        sample_s += t1 - t0
+        update_s += t2 - t1
+
+    task_ids = rng.integers(0, len(trainer.train_tasks), size=a.num_tasks_sample)
+    t0 = time.perf_counter()
+    collected = trainer.collector.collect_round(task_ids, a.num_steps_prior, a.num_steps_posterior,
+                                                a.num_extra_rl_steps_posterior, rng)
+    collect_s = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    result = trainer.evaluate()
+    eval_s = time.perf_counter() - t0
+    trainer.close()
+
+    per_iteration_s = (sample_s + update_s) / grad_steps * a.num_train_steps_per_itr + collect_s
+    return {
+        "method": method, "family": family, "profile": profile, "threads": threads,
+        "net_size": cfg.net.net_size, "meta_batch": a.meta_batch, "batch_size": a.batch_size,
+        "grad_steps_per_s": grad_steps / (sample_s + update_s),
+        "grad_step_ms": {"sample_batch": 1e3 * sample_s / grad_steps, "update": 1e3 * update_s / grad_steps},
+        "collect_env_steps_per_s": collected / collect_s,
+        "initial_env_steps_per_s": initial / initial_s,
+        "eval_env_steps_per_s": result.num_steps / eval_s,
+        "iteration_s_estimate": per_iteration_s,
+        "train_env_steps_per_s_estimate": collected / per_iteration_s,
+    }
+
+
+def profile_update(method: str, family: str, profile: str, overrides: dict, threads: int, steps: int = 5) -> str:
+    """torch.profiler table of a few gradient steps (top operators by self CPU time)."""
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+
+    from pearl.config import make_config
+    from pearl.trainer import PEARLTrainer
+
+    cfg = make_config(method, family, profile, {"num_threads": threads, **overrides})
+    trainer = PEARLTrainer(cfg)
+    rng = trainer.rng
+    trainer.collector.collect_initial(min(cfg.algo.num_initial_steps, 4 * trainer.horizon), rng)
+    batches = [trainer.sampler.sample(rng.integers(0, len(trainer.train_tasks), cfg.algo.meta_batch), rng)
+               for _ in range(steps + 1)]
+    trainer.learner.update(batches[0])
+    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        for batch in batches[1:]:
+            trainer.learner.update(batch)
+    trainer.close()
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    from benchmarks.cli import parse_overrides
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--family", default="cheetah-vel")
+    parser.add_argument("--method", default="pearl")
+    parser.add_argument("--profile", default="paper", choices=["smoke", "quick", "paper"])
+    parser.add_argument("--grad-steps", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default: 1)")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="config overrides")
+    parser.add_argument("--profile-ops", action="store_true", help="also print a torch.profiler operator table")
+    parser.add_argument("--json", metavar="FILE")
+    args = parser.parse_args(argv)
+    overrides = parse_overrides(args.set)
+
+    r = measure(args.method, args.family, args.profile, overrides, args.grad_steps, args.threads)
+    print(f"{r['method']} on {r['family']} ({r['profile']}; nets {r['net_size']} wide, meta-batch "
+          f"{r['meta_batch']} x {r['batch_size']}, {r['threads']} thread(s))")
+    print(f"  gradient steps/s            {r['grad_steps_per_s']:8.2f}   "
+          f"(batch sampling {r['grad_step_ms']['sample_batch']:.1f} ms + update {r['grad_step_ms']['update']:.1f} ms)")
+    print(f"  collection env steps/s      {r['collect_env_steps_per_s']:8.0f}   (policy in the loop, lockstep)")
+    print(f"  evaluation env steps/s      {r['eval_env_steps_per_s']:8.0f}")
+    print(f"  one iteration (estimate)    {r['iteration_s_estimate']:8.1f} s  -> "
+          f"{r['train_env_steps_per_s_estimate']:.1f} meta-training env steps/s overall")
+    if args.profile_ops:
+        print(profile_update(args.method, args.family, args.profile, overrides, args.threads))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(r, f, indent=1)
+    return r
+
+
+if __name__ == "__main__":
+    main()
