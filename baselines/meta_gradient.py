@@ -50,7 +50,7 @@ class MetaGradientAlgorithm:
     # ---- sampling and adaptation ---------------------------------------------------------------
     def _sample_and_adapt(self, venv: TaskVectorEnv, num_tasks: int, runs: int, deterministic_last: bool = False):
         """S + 1 sampling phases with numerical inner steps in between; returns (batches, rollouts)."""
-        cfg, s, a = self.config, self.config.sampling, self.config.algo
+        s, a = self.config.sampling, self.config.algo
         with torch.no_grad():
             params = self.policy.per_task(num_tasks)
         batches: list[TaskBatch] = []

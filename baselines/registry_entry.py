@@ -59,7 +59,7 @@ class BaselineMethod:
         return train(config, logger, checkpoint_dir)
 
     def checkpoint_files(self, checkpoint_dir: str) -> list[Path]:
-        from pearl.trainer import list_checkpoints
+        from pearl.checkpoint import list_checkpoints
 
         return list_checkpoints(checkpoint_dir)
 

@@ -34,7 +34,7 @@ from baselines.config import BaselineConfig, validate
 from pearl.envs import TaskVectorEnv, get_family
 from pearl.logger import ADAPTATION_PREFIX, RETURN_METRIC, Logger, MemoryLogger
 from pearl.sampler import env_rng_state, set_env_rng_state
-from pearl.trainer import list_checkpoints
+from pearl.checkpoint import check_resumable, resume, save_checkpoint
 
 # config keys that may differ between a checkpoint and the resuming config
 RESUMABLE_CHANGES = {"num_iterations", "max_env_steps", "checkpoint_every", "num_threads", "eval_every"}
@@ -130,7 +130,7 @@ class BaselineTrainer:
                 "env_rng": {"train": env_rng_state(self.train_venv), "eval": env_rng_state(self.eval_venv)}}
 
     def load_state_dict(self, state: dict) -> None:
-        check_resumable(state["config"], self.config.to_dict())
+        check_resumable(state["config"], self.config.to_dict(), RESUMABLE_CHANGES)
         self.iteration, self.env_steps, self.last_eval = state["iteration"], state["env_steps"], state["last_eval"]
         self.algo.load_state_dict(state["algo"])
         self.rng.bit_generator.state = state["numpy_rng"]
@@ -139,36 +139,11 @@ class BaselineTrainer:
         set_env_rng_state(self.eval_venv, state["env_rng"]["eval"])
 
     def save_checkpoint(self, directory: str | os.PathLike, keep: int = 2) -> Path:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"checkpoint_{self.iteration:06d}.pt"  # completed iterations
-        tmp = path.with_suffix(".pt.tmp")
-        torch.save(self.state_dict(), tmp)
-        os.replace(tmp, path)
-        for old in list_checkpoints(directory)[:-keep]:
-            old.unlink(missing_ok=True)
-        return path
+        return save_checkpoint(self.state_dict(), directory, self.iteration, keep)  # named by completed iterations
 
     def close(self) -> None:
         self.train_venv.close()
         self.eval_venv.close()
-
-
-def check_resumable(saved: dict, current: dict) -> None:
-    """ValueError listing every config difference a resume cannot accept."""
-    diffs = []
-
-    def walk(a, b, prefix=""):
-        for key in sorted(set(a) | set(b)):
-            va, vb = a.get(key), b.get(key)
-            if isinstance(va, dict) and isinstance(vb, dict) and key != "env_kwargs":
-                walk(va, vb, prefix + key + ".")
-            elif va != vb and key not in RESUMABLE_CHANGES:
-                diffs.append(f"{prefix}{key}: checkpoint {va!r} vs config {vb!r}")
-
-    walk(saved, current)
-    if diffs:
-        raise ValueError("checkpoint was written with a different config: " + "; ".join(diffs))
 
 
 def train(config: BaselineConfig, logger: Logger | None = None, checkpoint_dir: str | os.PathLike | None = None,
@@ -180,14 +155,7 @@ def train(config: BaselineConfig, logger: Logger | None = None, checkpoint_dir: 
     """
     logger = logger if logger is not None else MemoryLogger()
     trainer = BaselineTrainer(config)
-    resumed_from = None
-    if checkpoint_dir is not None:
-        checkpoints = list_checkpoints(checkpoint_dir)
-        if checkpoints:
-            trainer.load_state_dict(torch.load(checkpoints[-1], weights_only=False))
-            resumed_from = trainer.iteration
-            if hasattr(logger, "drop_after"):
-                logger.drop_after(trainer.env_steps)  # metrics of iterations the checkpoint does not cover
+    resumed_from = resume(trainer, checkpoint_dir, logger)
     start = time.perf_counter()
     try:
         while not trainer.finished() and (stop_after is None or trainer.iteration < stop_after):

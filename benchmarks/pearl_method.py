@@ -69,7 +69,7 @@ class PEARLMethod:
     def export_model(self, checkpoint_dir: str, out_path: str) -> bool:
         import torch
 
-        from pearl.trainer import list_checkpoints
+        from pearl.checkpoint import list_checkpoints
 
         checkpoints = list_checkpoints(checkpoint_dir)
         if not checkpoints:
@@ -131,6 +131,6 @@ class PEARLMethod:
 
     def checkpoint_files(self, checkpoint_dir: str) -> list[Path]:
         """Checkpoints in ``checkpoint_dir``, oldest first."""
-        from pearl.trainer import list_checkpoints
+        from pearl.checkpoint import list_checkpoints
 
         return list_checkpoints(checkpoint_dir)

@@ -16,8 +16,6 @@ import argparse
 import json
 import time
 
-import numpy as np
-import torch
 
 
 def measure(method: str, family: str, profile: str, overrides: dict, grad_steps: int, threads: int) -> dict:

@@ -17,7 +17,6 @@ Evaluation draws its noise from its own seeded torch stream, so it does not pert
 from __future__ import annotations
 
 import os
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from pearl.checkpoint import check_resumable, resume, save_checkpoint
 from pearl.buffers import BatchSampler, Layout, MultiTaskReplayBuffer
 from pearl.config import PEARLConfig, validate
 from pearl.envs import TaskVectorEnv, get_family
@@ -33,7 +33,6 @@ from pearl.logger import ADAPTATION_PREFIX, ENV_STEPS_METRIC, ITERATION_METRIC, 
 from pearl.sac import LOSS_NAMES, PEARLAgent, PEARLLearner
 from pearl.sampler import Collector, env_rng_state, set_env_rng_state
 
-CHECKPOINT_RE = re.compile(r"^checkpoint_(\d{6})\.pt$")
 # keys that may differ between a checkpoint's config and the resuming config
 RESUMABLE_CHANGES = {"num_iterations", "checkpoint_every", "num_threads"}
 
@@ -158,7 +157,7 @@ class PEARLTrainer:
         }
 
     def load_state_dict(self, state: dict) -> None:
-        _check_resumable(state["config"], self.config.to_dict())
+        check_resumable(state["config"], self.config.to_dict(), RESUMABLE_CHANGES)
         self.iteration, self.env_steps, self.grad_steps = state["iteration"], state["env_steps"], state["grad_steps"]
         self.last_eval = state["last_eval"]
         self.agent.load_state_dict(state["agent"])
@@ -171,43 +170,11 @@ class PEARLTrainer:
             set_env_rng_state(venv, state["env_rng"][name])
 
     def save_checkpoint(self, directory: str | os.PathLike, keep: int = 2) -> Path:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"checkpoint_{self.iteration:06d}.pt"  # number of completed iterations
-        tmp = path.with_suffix(".pt.tmp")
-        torch.save(self.state_dict(), tmp)
-        os.replace(tmp, path)
-        for old in list_checkpoints(directory)[:-keep]:
-            old.unlink(missing_ok=True)
-        return path
+        return save_checkpoint(self.state_dict(), directory, self.iteration, keep)  # named by completed iterations
 
     def close(self) -> None:
         for venv in self.venvs.values():
             venv.close()
-
-
-def _check_resumable(saved: dict, current: dict) -> None:
-    diffs = []
-
-    def walk(a, b, prefix=""):
-        for key in sorted(set(a) | set(b)):
-            va, vb = a.get(key), b.get(key)
-            if isinstance(va, dict) and isinstance(vb, dict) and key != "env_kwargs":
-                walk(va, vb, prefix + key + ".")
-            elif va != vb and key not in RESUMABLE_CHANGES:
-                diffs.append(f"{prefix}{key}: checkpoint {va!r} vs config {vb!r}")
-
-    walk(saved, current)
-    if diffs:
-        raise ValueError("checkpoint was written with a different config: " + "; ".join(diffs))
-
-
-def list_checkpoints(directory: str | os.PathLike) -> list[Path]:
-    directory = Path(directory)
-    if not directory.is_dir():
-        return []
-    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := CHECKPOINT_RE.match(p.name))]
-    return [p for _, p in sorted(found)]
 
 
 def save_eval_paths(result: EvalResult, path: Path) -> None:
@@ -228,15 +195,7 @@ def train(config: PEARLConfig, logger: Logger | None = None, checkpoint_dir: str
     """
     logger = logger if logger is not None else MemoryLogger()
     trainer = PEARLTrainer(config)
-    resumed_from = None
-    if checkpoint_dir is not None:
-        checkpoints = list_checkpoints(checkpoint_dir)
-        if checkpoints:
-            state = torch.load(checkpoints[-1], weights_only=False)
-            trainer.load_state_dict(state)
-            resumed_from = trainer.iteration
-            if hasattr(logger, "drop_after"):
-                logger.drop_after(trainer.env_steps)  # metrics of iterations not in the checkpoint
+    resumed_from = resume(trainer, checkpoint_dir, logger)
     start = time.perf_counter()
     total = config.algo.num_iterations
     end = total if stop_after is None else min(total, stop_after)

@@ -11,7 +11,7 @@ from baselines.config import BaselineConfig, make_config
 from baselines.errors import NonFiniteLossError
 from baselines.trainer import train
 from pearl.logger import JSONLLogger, MemoryLogger
-from pearl.trainer import list_checkpoints
+from pearl.checkpoint import list_checkpoints
 
 torch.set_num_threads(1)
 

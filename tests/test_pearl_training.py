@@ -9,7 +9,8 @@ import torch
 from pearl.config import FAMILIES, METHODS, make_config
 from pearl.logger import JSONLLogger, MemoryLogger
 from pearl.sac import NonFiniteLossError
-from pearl.trainer import PEARLTrainer, list_checkpoints, train
+from pearl.checkpoint import list_checkpoints
+from pearl.trainer import PEARLTrainer, train
 
 torch.set_num_threads(1)
 

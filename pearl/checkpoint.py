@@ -1,0 +1,79 @@
+"""Checkpoint files shared by every method's trainer: atomic writes, discovery, resume checks.
+
+A checkpoint is one ``torch.save``d dict named ``checkpoint_<completed iterations>.pt``; it
+holds the trainer's whole state (networks, optimisers, buffers, RNG states, counters) and the
+config it was written with, so a resume with an incompatible config is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+
+CHECKPOINT_RE = re.compile(r"^checkpoint_(\d{6})\.pt$")
+
+
+def list_checkpoints(directory: str | os.PathLike) -> list[Path]:
+    """Checkpoints in ``directory``, oldest first."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := CHECKPOINT_RE.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def save_checkpoint(state: dict[str, Any], directory: str | os.PathLike, iteration: int, keep: int = 2) -> Path:
+    """Write ``state`` atomically (a kill mid-write leaves the previous checkpoint intact); keep the last ``keep``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"checkpoint_{iteration:06d}.pt"
+    tmp = path.with_suffix(".pt.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+    for old in list_checkpoints(directory)[:-keep]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def load_latest(directory: str | os.PathLike | None) -> dict[str, Any] | None:
+    """The newest checkpoint's state, or None when there is none."""
+    checkpoints = list_checkpoints(directory) if directory is not None else []
+    return torch.load(checkpoints[-1], weights_only=False) if checkpoints else None
+
+
+def check_resumable(saved: dict, current: dict, allowed_changes: Iterable[str]) -> None:
+    """ValueError listing every config difference a resume cannot accept (``allowed_changes`` may differ)."""
+    allowed = set(allowed_changes)
+    diffs = []
+
+    def walk(a, b, prefix=""):
+        for key in sorted(set(a) | set(b)):
+            va, vb = a.get(key), b.get(key)
+            if isinstance(va, dict) and isinstance(vb, dict) and key != "env_kwargs":
+                walk(va, vb, prefix + key + ".")
+            elif va != vb and key not in allowed:
+                diffs.append(f"{prefix}{key}: checkpoint {va!r} vs config {vb!r}")
+
+    walk(saved, current)
+    if diffs:
+        raise ValueError("checkpoint was written with a different config: " + "; ".join(diffs))
+
+
+def resume(trainer, checkpoint_dir: str | os.PathLike | None, logger) -> int | None:
+    """Load the newest checkpoint into ``trainer`` (anything with ``load_state_dict``, ``iteration``
+    and ``env_steps``); returns the iteration it resumes from, or None for a fresh start.
+
+    Metrics are logged against env steps, so the logger forgets whatever it holds beyond the
+    checkpoint's env-step count: those iterations run again and no step is logged twice.
+    """
+    state = load_latest(checkpoint_dir)
+    if state is None:
+        return None
+    trainer.load_state_dict(state)
+    if hasattr(logger, "drop_after"):
+        logger.drop_after(trainer.env_steps)
+    return trainer.iteration
