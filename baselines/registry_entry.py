@@ -32,16 +32,12 @@ class BaselineMethod:
     def make_config(self, family: str, profile: str, overrides: dict[str, Any] | None, seed: int):
         from baselines.config import make_config
 
+        from pearl.envs import resolve_env_kwargs
+
         overrides = dict(overrides or {})
-        env_kwargs = overrides.pop("env_kwargs", None) or {}
-        if not isinstance(env_kwargs, dict):
-            raise ValueError(f"env_kwargs must be a dict, got {env_kwargs!r}")
+        env_kwargs = resolve_env_kwargs(family, overrides.pop("env_kwargs", None))
         config = make_config(self.name, family, profile, {**overrides, "seed": seed})
-        defaults = _family_env_defaults(family)
-        unknown = sorted(set(env_kwargs) - set(defaults))
-        if unknown:
-            raise ValueError(f"unknown env kwarg(s) {unknown} for family {family!r}; valid: {', '.join(defaults) or 'none'}")
-        config.env_kwargs = {**defaults, **env_kwargs}
+        config.env_kwargs = env_kwargs
         return config
 
     def config_to_dict(self, config) -> dict[str, Any]:
@@ -100,9 +96,3 @@ class BaselineMethod:
     def progress_info(self, config) -> dict[str, Any]:
         return {"iterations": config.planned_iterations(), "env_steps_metric": ENV_STEPS_METRIC,
                 "return_metric": RETURN_METRIC}
-
-
-def _family_env_defaults(family: str) -> dict[str, Any]:
-    from benchmarks.pearl_method import family_env_defaults
-
-    return family_env_defaults(family)

@@ -9,24 +9,8 @@ from __future__ import annotations
 
 from pearl.logger import ENV_STEPS_METRIC, RETURN_METRIC
 
-import importlib
-import inspect
 from pathlib import Path
 from typing import Any
-
-
-def family_env_defaults(family: str) -> dict[str, Any]:
-    """Keyword arguments of the family's env constructor (besides ``task``) with their defaults."""
-    from pearl.envs import get_family
-
-    module_name, _, class_name = get_family(family).entry_point.partition(":")
-    klass = getattr(importlib.import_module(module_name), class_name)
-    out = {}
-    for param in inspect.signature(klass.__init__).parameters.values():
-        if param.name in ("self", "task") or param.default is inspect.Parameter.empty:
-            continue
-        out[param.name] = param.default
-    return out
 
 
 class PEARLMethod:
@@ -39,17 +23,12 @@ class PEARLMethod:
     def make_config(self, family: str, profile: str, overrides: dict[str, Any] | None, seed: int):
         from pearl.config import make_config
 
+        from pearl.envs import resolve_env_kwargs
+
         overrides = dict(overrides or {})
-        env_kwargs = overrides.pop("env_kwargs", None) or {}
-        if not isinstance(env_kwargs, dict):
-            raise ValueError(f"env_kwargs must be a dict, got {env_kwargs!r}")
+        env_kwargs = resolve_env_kwargs(family, overrides.pop("env_kwargs", None))
         config = make_config(self.name, family, profile, {**overrides, "seed": seed})
-        defaults = family_env_defaults(family)
-        unknown = sorted(set(env_kwargs) - set(defaults))
-        if unknown:
-            valid = ", ".join(defaults) or "none"
-            raise ValueError(f"unknown env kwarg(s) {unknown} for family {family!r}; valid: {valid}")
-        config.env_kwargs = {**defaults, **env_kwargs}
+        config.env_kwargs = env_kwargs
         return config
 
     def config_to_dict(self, config) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Task families of the PEARL paper on gymnasium 1.x and the ``mujoco`` bindings."""
 
 from pearl.envs.base import FamilySpec, MetaEnv, Task, task_to_jsonable
-from pearl.envs.families import FAMILIES, get_family, make_env, register_all
+from pearl.envs.families import FAMILIES, family_env_defaults, get_family, make_env, register_all, resolve_env_kwargs
 from pearl.envs.vector import TaskVectorEnv
 
 register_all()
@@ -12,8 +12,10 @@ __all__ = [
     "MetaEnv",
     "Task",
     "TaskVectorEnv",
+    "family_env_defaults",
     "get_family",
     "make_env",
     "register_all",
+    "resolve_env_kwargs",
     "task_to_jsonable",
 ]

@@ -6,7 +6,10 @@ machine and every run (oyster left most of them unseeded; reference Section 4.10
 
 from __future__ import annotations
 
+import importlib
+import inspect
 from functools import lru_cache
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -117,3 +120,23 @@ def make_env(family: str, task: Task | None = None, **kwargs) -> gym.Env:
     spec = get_family(family)
     register_all()
     return gym.make(spec.env_id, task=task, **{**spec.env_kwargs, **kwargs})
+
+
+def family_env_defaults(family: str) -> dict[str, Any]:
+    """Keyword arguments of the family's env constructor (besides ``task``) with their defaults."""
+    module_name, _, class_name = get_family(family).entry_point.partition(":")
+    klass = getattr(importlib.import_module(module_name), class_name)
+    return {p.name: p.default for p in inspect.signature(klass.__init__).parameters.values()
+            if p.name not in ("self", "task") and p.default is not inspect.Parameter.empty}
+
+
+def resolve_env_kwargs(family: str, env_kwargs: dict[str, Any] | None) -> dict[str, Any]:
+    """The family's env defaults updated with ``env_kwargs``; unknown keys are a ValueError."""
+    env_kwargs = env_kwargs or {}
+    if not isinstance(env_kwargs, dict):
+        raise ValueError(f"env_kwargs must be a dict, got {env_kwargs!r}")
+    defaults = family_env_defaults(family)
+    unknown = sorted(set(env_kwargs) - set(defaults))
+    if unknown:
+        raise ValueError(f"unknown env kwarg(s) {unknown} for family {family!r}; valid: {', '.join(defaults) or 'none'}")
+    return {**defaults, **env_kwargs}
