@@ -20,6 +20,11 @@ def _add_store_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", default="pearl_bench", help="MongoDB database name (default: pearl_bench)")
 
 
+def _add_profile_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", choices=["smoke", "quick", "paper"], default=None,
+                   help="use the runs of this profile (needed when the store holds several)")
+
+
 def _open(args) -> query.Store:
     try:
         return query.open_store(args.results, args.mongo, args.db)
@@ -78,7 +83,7 @@ def cmd_query(args) -> int:
 def cmd_figures(args) -> int:
     from analysis.figures import make_figures
 
-    store = _open(args)
+    store = query.for_profile(_open(args), args.profile)
     results = make_figures(store, args.out, args.only)
     for r in results:
         state = "NO DATA" if r.empty else "ok"
@@ -93,7 +98,7 @@ def cmd_figures(args) -> int:
 def cmd_report(args) -> int:
     from analysis.report import write_report
 
-    index = write_report(_open(args), args.out)
+    index = write_report(query.for_profile(_open(args), args.profile), args.out)
     print(f"report written: {index}")
     return 0
 
@@ -119,6 +124,7 @@ def add_subcommands(sub) -> None:
     p = sub.add_parser("figures", help="regenerate the paper's figures from logged runs")
     _add_store_args(p)
     p.add_argument("--out", default="figures", metavar="DIR", help="output folder (default: ./figures)")
+    _add_profile_arg(p)
     p.add_argument("--only", nargs="+", choices=list(FIGURES), metavar="FIG",
                    help=f"a subset of: {', '.join(FIGURES)}")
     p.set_defaults(func=cmd_figures)
@@ -126,4 +132,5 @@ def add_subcommands(sub) -> None:
     p = sub.add_parser("report", help="all figures and tables in one folder with an index.md")
     _add_store_args(p)
     p.add_argument("--out", default="report", metavar="DIR", help="output folder (default: ./report)")
+    _add_profile_arg(p)
     p.set_defaults(func=cmd_report)

@@ -230,3 +230,42 @@ def metrics(store: Store, metric: str | Sequence[str] | None = None, **filters) 
     table = pd.concat(frames, ignore_index=True)
     table = table.merge(run_table[["run_id", "method", "family", "seed"]], on="run_id")
     return table[METRIC_COLUMNS].sort_values(["method", "family", "seed", "metric", "step"]).reset_index(drop=True)
+
+
+class ScopedStore:
+    """A store seen through fixed extra config filters (e.g. one profile); same interface."""
+
+    def __init__(self, store: Store, config: dict[str, Any]):
+        self.store, self.config = store, dict(config)
+
+    def describe(self) -> str:
+        scope = ", ".join(f"{k}={v}" for k, v in self.config.items())
+        return f"{self.store.describe()} ({scope})"
+
+    def runs(self, flt: RunFilter) -> pd.DataFrame:
+        return self.store.runs(RunFilter(flt.method, flt.family, flt.seed, flt.status, {**self.config, **flt.config}))
+
+    def raw_metrics(self, run_ids: Sequence[Any], names: Sequence[str] | None) -> list[dict]:
+        return self.store.raw_metrics(run_ids, names)
+
+    def info(self, run_id: Any) -> dict:
+        return self.store.info(run_id)
+
+    def artifact(self, run_id: Any, name: str) -> bytes | None:
+        return self.store.artifact(run_id, name)
+
+
+def for_profile(store: Store, profile: str | None) -> Store:
+    """The store restricted to one budget profile, so smoke, quick and paper runs never mix.
+
+    With ``profile=None`` the store must hold a single profile (or none recorded); several
+    profiles without a choice is a ValueError that names them.
+    """
+    if profile is not None:
+        return ScopedStore(store, {"profile": profile})
+    table = runs(store)
+    profiles = sorted(table["config.profile"].dropna().unique()) if "config.profile" in table else []
+    if len(profiles) > 1:
+        raise ValueError(f"the store holds runs of several profiles ({', '.join(profiles)}); "
+                         f"choose one with --profile")
+    return ScopedStore(store, {"profile": profiles[0]}) if profiles else store

@@ -77,6 +77,7 @@ def make_experiment() -> Experiment:
         seed = 0  # noqa: F841
         env_kwargs = {"goal_radius": 0.2}  # noqa: F841
         algo = {"kl_lambda": 0.1}  # noqa: F841
+        profile = "paper"  # noqa: F841
 
     @ex.main
     def main(_run, _config):
@@ -295,3 +296,24 @@ def test_cli_bad_input(argv, message, capsys, tmp_path):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("pearl-bench: error: ") and message in err[0]
+
+
+def test_profiles_never_mix(tmp_path, capsys):
+    from benchmarks.cli import main
+
+    ex = make_experiment()
+    ex.observers = [FileStorageObserver(str(tmp_path / "results"))]
+    steps = np.array([0, 10, 20])
+    for profile, value in (("smoke", 1.0), ("quick", 5.0)):
+        _CURRENT.update(metrics={RETURN_METRIC: (steps, np.full(3, value))}, paths=None, tmp=str(tmp_path), fail=False)
+        ex.run(config_updates={"method": "pearl", "family": "cheetah-vel", "seed": 0, "profile": profile},
+               options={"--loglevel": "ERROR"})
+    store = query.FileStore(tmp_path / "results")
+    with pytest.raises(ValueError, match=r"several profiles \(quick, smoke\); choose one with --profile"):
+        query.for_profile(store, None)
+    quick = query.for_profile(store, "quick")
+    assert final_returns(quick)["mean"].tolist() == [5.0]
+    assert main(["report", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "r")]) == 2
+    assert "choose one with --profile" in capsys.readouterr().err
+    assert main(["figures", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "f"),
+                 "--profile", "smoke", "--only", "fig5"]) == 0
