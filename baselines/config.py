@@ -20,10 +20,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from pearl.config import FAMILIES
+from pearl.config import FAMILIES, PROFILES, check_choices  # noqa: F401  (PROFILES re-exported)
 
 METHODS = ("rl2-ppo", "maml-trpo", "promp")
-PROFILES = ("smoke", "quick", "paper")
 INNER_LOSSES = ("log_likelihood", "likelihood_ratio")
 _MUJOCO = {f for f in FAMILIES if "point-robot" not in f}
 
@@ -241,12 +240,7 @@ def _apply(cfg: BaselineConfig, group: str, values: dict[str, Any]) -> None:
 
 def make_config(method: str = "promp", family: str = "cheetah-vel", profile: str = "paper",
                 overrides: dict[str, Any] | None = None) -> BaselineConfig:
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
-    if family not in FAMILIES:
-        raise ValueError(f"unknown family {family!r}; valid families: {', '.join(FAMILIES)}")
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+    check_choices(method, family, profile, METHODS)
     cfg = BaselineConfig(method=method, family=family, profile=profile, algo=ALGO_CONFIGS[method]())
     for group, values in _family_preset(method, family).items():
         _apply(cfg, group, values)
@@ -274,12 +268,7 @@ def _is_num(v) -> bool:
 
 def validate(cfg: BaselineConfig) -> None:
     """Raise ValueError for choices or values that cannot run."""
-    if cfg.method not in METHODS:
-        raise ValueError(f"unknown method {cfg.method!r}; valid methods: {', '.join(METHODS)}")
-    if cfg.family not in FAMILIES:
-        raise ValueError(f"unknown family {cfg.family!r}; valid families: {', '.join(FAMILIES)}")
-    if cfg.profile not in PROFILES:
-        raise ValueError(f"unknown profile {cfg.profile!r}; valid profiles: {', '.join(PROFILES)}")
+    check_choices(cfg.method, cfg.family, cfg.profile, METHODS)
     expected = ALGO_CONFIGS[cfg.method]
     if not isinstance(cfg.algo, expected):
         raise ValueError(f"algo config of {cfg.method!r} must be {expected.__name__}, got {type(cfg.algo).__name__}")

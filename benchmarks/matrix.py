@@ -17,10 +17,10 @@ from typing import Any, Sequence
 
 from benchmarks.registry import get_method, known_methods, unavailable_reason
 from benchmarks.runkey import run_key
+from pearl.config import PROFILES  # one list of budget profiles for every method
 
 MUJOCO_FAMILIES = ("cheetah-vel", "cheetah-fwd-back", "ant-fwd-back", "ant-goal-2d", "humanoid-dir-2d", "walker-params")
 PAPER_SEEDS = (0, 1, 2)
-PROFILES = ("smoke", "quick", "paper")
 
 # (figures, methods, family, env kwargs)
 PAPER_EXPERIMENTS: tuple[tuple[tuple[str, ...], tuple[str, ...], str, dict[str, Any]], ...] = (

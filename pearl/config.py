@@ -47,6 +47,14 @@ FAMILIES = (
 PROFILES = ("smoke", "quick", "paper")
 
 
+def check_choices(method: str, family: str, profile: str, methods=METHODS) -> None:
+    """ValueError naming the first of method, family, profile that is not a valid choice."""
+    for what, plural, value, valid in (("method", "methods", method, methods), ("family", "families", family, FAMILIES),
+                                       ("profile", "profiles", profile, PROFILES)):
+        if value not in valid:
+            raise ValueError(f"unknown {what} {value!r}; valid {plural}: {', '.join(valid)}")
+
+
 @dataclass
 class AlgoConfig:
     """Algorithm 1 budgets and SAC hyperparameters (reference Section 1.1 defaults)."""
@@ -278,12 +286,7 @@ def make_config(method: str = "pearl", family: str = "cheetah-vel", profile: str
     groups) or dotted (``algo.kl_lambda``). Overrides may not change ``method``, ``family`` or
     ``profile`` (pass them as arguments).
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
-    if family not in FAMILIES:
-        raise ValueError(f"unknown family {family!r}; valid families: {', '.join(FAMILIES)}")
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+    check_choices(method, family, profile)
     cfg = PEARLConfig(method=method, family=family, profile=profile)
     for group, values in FAMILY_PRESETS[family].items():
         _apply(cfg, group, values)
@@ -309,12 +312,7 @@ def make_config(method: str = "pearl", family: str = "cheetah-vel", profile: str
 
 def validate(cfg: PEARLConfig) -> None:
     """Raise ValueError for choices or values that cannot run."""
-    if cfg.method not in METHODS:
-        raise ValueError(f"unknown method {cfg.method!r}; valid methods: {', '.join(METHODS)}")
-    if cfg.family not in FAMILIES:
-        raise ValueError(f"unknown family {cfg.family!r}; valid families: {', '.join(FAMILIES)}")
-    if cfg.profile not in PROFILES:
-        raise ValueError(f"unknown profile {cfg.profile!r}; valid profiles: {', '.join(PROFILES)}")
+    check_choices(cfg.method, cfg.family, cfg.profile)
     positive = {
         "algo.num_iterations": cfg.algo.num_iterations,
         "algo.num_train_steps_per_itr": cfg.algo.num_train_steps_per_itr,
