@@ -45,6 +45,7 @@ FAMILIES = (
     "sparse-point-robot",
 )
 PROFILES = ("smoke", "quick", "paper")
+PRECISIONS = ("float32", "bfloat16")  # of the hidden layers in gradient steps (pearl.sac.PEARLLearner)
 
 
 def check_choices(method: str, family: str, profile: str, methods=METHODS) -> None:
@@ -94,6 +95,7 @@ class NetConfig:
     num_hidden_layers: int = 3
     encoder_hidden: int = 200  # hidden width of the context encoder MLP (and the GRU)
     encoder_hidden_layers: int = 3
+    precision: str = "float32"  # "bfloat16": autocast the hidden layers in gradient steps (speed option)
 
 
 @dataclass
@@ -356,6 +358,8 @@ def validate(cfg: PEARLConfig) -> None:
         value = getattr(cfg.algo, name)
         if not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
             raise ValueError(f"algo.{name} must be a positive number, got {value!r}")
+    if cfg.net.precision not in PRECISIONS:
+        raise ValueError(f"unknown net.precision {cfg.net.precision!r}; valid choices: {', '.join(PRECISIONS)}")
     if cfg.eval.num_exp_traj_eval < 0:
         raise ValueError(f"eval.num_exp_traj_eval must be >= 0, got {cfg.eval.num_exp_traj_eval!r}")
     for name in ("max_train_tasks", "max_test_tasks"):

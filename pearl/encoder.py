@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from pearl.networks import MLP
+from pearl.networks import MLP, output_layer
 
 VAR_MIN = 1e-7
 
@@ -126,7 +126,7 @@ class RecurrentEncoder(ContextEncoder):
         else:
             length = mask.long().sum(-1).clamp(min=1)
             last = out[torch.arange(out.shape[0]), length - 1]
-        params = self.head(last)
+        params = output_layer(self.head, last)
         mu, raw = params[..., : self.latent_dim], params[..., self.latent_dim :]
         return Posterior(mu, F.softplus(raw).clamp(min=VAR_MIN))
 

@@ -19,6 +19,17 @@ from torch.nn import functional as F
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 
 
+def output_layer(layer: nn.Linear, h: torch.Tensor) -> torch.Tensor:
+    """``layer(h)`` in float32 even under bfloat16 autocast.
+
+    With ``precision="bfloat16"`` the hidden layers run in bf16 (``PEARLLearner``), but values,
+    means, log-stds and posterior parameters come out of a float32 output layer, so Bellman
+    targets, log-probabilities and the product of Gaussians never see bf16 rounding.
+    """
+    with torch.autocast("cpu", enabled=False):
+        return layer(h.float())
+
+
 def _rlkit_hidden_init(weight: torch.Tensor, bias: torch.Tensor) -> None:
     bound = 1.0 / math.sqrt(weight.shape[-2] if weight.dim() == 3 else weight.shape[0])
     nn.init.uniform_(weight, -bound, bound)
@@ -44,7 +55,7 @@ class MLP(nn.Module):
         return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.last(self.features(x))
+        return output_layer(self.last, self.features(x))
 
 
 class EnsembleMLP(nn.Module):
@@ -126,8 +137,8 @@ class TanhGaussianPolicy(nn.Module):
     def forward(self, obs: torch.Tensor, z: torch.Tensor, deterministic: bool = False):
         """Returns ``action, log_prob, mean, log_std`` (log_prob is None when deterministic)."""
         h = self.trunk.features(torch.cat([obs, z], dim=-1))
-        mean = self.trunk.last(h)
-        log_std = self.log_std_head(h).clamp(LOG_STD_MIN, LOG_STD_MAX)
+        mean = output_layer(self.trunk.last, h)
+        log_std = output_layer(self.log_std_head, h).clamp(LOG_STD_MIN, LOG_STD_MAX)
         if deterministic:
             return torch.tanh(mean), None, mean, log_std
         std = log_std.exp()

@@ -21,6 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from pearl.buffers import Batch
+from pearl.config import PRECISIONS
 from pearl.encoder import ContextEncoder, Posterior, make_encoder
 from pearl.networks import TanhGaussianPolicy, TwinQ, ValueNet
 
@@ -68,8 +69,11 @@ class PEARLLearner:
 
     def __init__(self, agent: PEARLAgent, *, policy_lr: float, qf_lr: float, vf_lr: float, context_lr: float,
                  discount: float, reward_scale: float, kl_lambda: float, soft_target_tau: float,
-                 policy_mean_reg_weight: float, policy_std_reg_weight: float):
+                 policy_mean_reg_weight: float, policy_std_reg_weight: float, precision: str = "float32"):
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; valid choices: {', '.join(PRECISIONS)}")
         self.agent = agent
+        self.precision = precision
         self.discount, self.reward_scale, self.kl_lambda = discount, reward_scale, kl_lambda
         self.tau = soft_target_tau
         self.mean_reg, self.std_reg = policy_mean_reg_weight, policy_std_reg_weight
@@ -85,11 +89,20 @@ class PEARLLearner:
         return {"policy": self.policy_optimizer, "qf": self.qf_optimizer, "vf": self.vf_optimizer,
                 "context": self.context_optimizer}
 
+    def autocast(self):
+        """bf16 autocast of the hidden layers' matmuls when ``precision="bfloat16"`` (a speed option:
+        ~2.5x the fp32 GEMM rate on CPUs with bf16 instructions); output layers stay float32."""
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bfloat16")
+
     def losses(self, batch: Batch):
         """Forward pass for one meta-batch. Returns the loss tensors and the policy sample.
 
         Kept separate from ``update`` so tests can inspect which parameters each loss reaches.
         """
+        with self.autocast():
+            return self._losses(batch)
+
+    def _losses(self, batch: Batch):
         a = self.agent
         obs = torch.from_numpy(batch.obs)
         action = torch.from_numpy(batch.action)
@@ -116,7 +129,8 @@ class PEARLLearner:
 
     def actor_losses(self, out: dict):
         """V and policy losses (steps 3-4) from the current (updated) Q networks."""
-        min_q_new = self.agent.qf(out["obs"], out["new_action"], out["z_bar"]).min(0).values
+        with self.autocast():
+            min_q_new = self.agent.qf(out["obs"], out["new_action"], out["z_bar"]).min(0).values
         v_target = (min_q_new - out["log_pi"]).detach()
         vf_loss = F.mse_loss(out["v_pred"], v_target)
         policy_loss = ((out["log_pi"] - min_q_new).mean()

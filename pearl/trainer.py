@@ -83,7 +83,7 @@ class PEARLTrainer:
             self.agent, policy_lr=a.policy_lr, qf_lr=a.qf_lr, vf_lr=a.vf_lr, context_lr=a.context_lr,
             discount=a.discount, reward_scale=a.reward_scale, kl_lambda=a.kl_lambda if cfg.encoder_type != "deterministic" else 0.0,
             soft_target_tau=a.soft_target_tau, policy_mean_reg_weight=a.policy_mean_reg_weight,
-            policy_std_reg_weight=a.policy_std_reg_weight)
+            policy_std_reg_weight=a.policy_std_reg_weight, precision=cfg.net.precision)
         self.collector = Collector(self.agent, self.train_tasks, self.venvs["init"], self.venvs["explore"],
                                    self.rl_buffer, self.enc_buffer, self.sampler)
         self.iteration = 0  # next iteration to run

@@ -90,13 +90,13 @@ def test_rsample_is_reparameterised():
 
 
 # ---------------------------------------------------------------------------------- gradient routing
-def _learner(encoder_type="gaussian", kl_lambda=0.1):
+def _learner(encoder_type="gaussian", kl_lambda=0.1, precision="float32"):
     torch.manual_seed(0)
     agent = PEARLAgent(obs_dim=3, act_dim=2, context_dim=6, encoder_type=encoder_type, latent_size=2,
                        net_size=16, num_hidden_layers=2, encoder_hidden=16, encoder_hidden_layers=2)
     learner = PEARLLearner(agent, policy_lr=1e-3, qf_lr=1e-3, vf_lr=1e-3, context_lr=1e-3, discount=0.99,
                            reward_scale=5.0, kl_lambda=kl_lambda, soft_target_tau=0.005,
-                           policy_mean_reg_weight=1e-3, policy_std_reg_weight=1e-3)
+                           policy_mean_reg_weight=1e-3, policy_std_reg_weight=1e-3, precision=precision)
     return agent, learner
 
 
@@ -113,9 +113,10 @@ def _grad_norm(loss, params):
     return sum(0.0 if g is None else float(g.abs().sum()) for g in grads)
 
 
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
 @pytest.mark.parametrize("encoder_type", ["gaussian", "gru", "deterministic"])
-def test_encoder_gradients_come_from_critic_and_kl_only(encoder_type):
-    agent, learner = _learner(encoder_type)
+def test_encoder_gradients_come_from_critic_and_kl_only(encoder_type, precision):
+    agent, learner = _learner(encoder_type, precision=precision)
     out = learner.losses(_random_batch(np.random.default_rng(0)))
     enc = list(agent.encoder.parameters())
     assert _grad_norm(out["qf_loss"], enc) > 0
@@ -130,6 +131,25 @@ def test_encoder_gradients_come_from_critic_and_kl_only(encoder_type):
     assert _grad_norm(policy_loss, list(agent.policy.parameters())) > 0
     assert _grad_norm(out["qf_loss"], list(agent.policy.parameters())) == 0
     assert _grad_norm(vf_loss, list(agent.qf.parameters())) == 0
+
+
+def test_bfloat16_autocast_keeps_outputs_float32_and_losses_close():
+    batch = _random_batch(np.random.default_rng(2), tasks=4, batch=64, ctx=32)
+    results = {}
+    for precision in ("float32", "bfloat16"):
+        agent, learner = _learner(precision=precision)
+        torch.manual_seed(1)
+        out = learner.losses(batch)
+        vf_loss, policy_loss = learner.actor_losses(out)
+        for name in ("v_pred", "log_pi", "mean", "log_std"):
+            assert out[name].dtype == torch.float32, (precision, name)
+        assert out["posterior"].mean.dtype == out["posterior"].var.dtype == torch.float32
+        results[precision] = torch.stack([out["qf_loss"], out["kl_loss"], vf_loss, policy_loss]).detach()
+    # same weights, same noise: bf16 hidden layers change the losses by rounding only (but they do change)
+    assert not torch.equal(results["bfloat16"], results["float32"])
+    torch.testing.assert_close(results["bfloat16"], results["float32"], rtol=3e-2, atol=1e-3)
+    with pytest.raises(ValueError, match=r"unknown precision 'float16'.*float32, bfloat16"):
+        _learner(precision="float16")
 
 
 def test_update_steps_every_network_and_polyak_target():
