@@ -16,7 +16,8 @@ Modules, one job each:
 * ``rl2``           RL2 with PPO (reference Section 4)
 * ``config``        typed configs, family presets and profiles
 * ``trainer``       ``train``: the shared loop, evaluation, checkpoint/resume, seeding
-* ``registry_entry`` the adapter the benchmark harness registers
+
+The benchmark harness reaches them through ``benchmarks.baseline_method``.
 """
 
 METHODS = ("rl2-ppo", "maml-trpo", "promp")

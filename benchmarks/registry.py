@@ -60,7 +60,7 @@ class Entry:
 
 
 _PEARL = "benchmarks.pearl_method:PEARLMethod"
-_BASELINE = "baselines.registry_entry:BaselineMethod"
+_BASELINE = "benchmarks.baseline_method:BaselineMethod"
 _REGISTRY: dict[str, Entry] = {
     "pearl": Entry(_PEARL),
     "pearl-rnn-tran": Entry(_PEARL),

@@ -155,7 +155,7 @@ def test_from_dict_rejects_unknown_keys():
 
 
 def test_registry_adapter_builds_trains_and_budgets(tmp_path):
-    from baselines.registry_entry import BaselineMethod
+    from benchmarks.baseline_method import BaselineMethod
 
     method = BaselineMethod("promp")
     cfg = method.make_config("sparse-point-robot", "smoke", {"num_iterations": 1}, seed=2)

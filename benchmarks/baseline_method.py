@@ -1,0 +1,41 @@
+"""Registry adapter for the on-policy baselines RL2-PPO, MAML-TRPO and ProMP (``baselines.config`` /
+``baselines.trainer``). Imported only when a baseline is used; the shared parts are in
+``benchmarks.method_adapter``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.method_adapter import MethodAdapter
+
+
+class BaselineMethod(MethodAdapter):
+    """One of ``baselines.config.METHODS``; see ``benchmarks.registry.Method``."""
+
+    config_module, config_class, trainer_module = "baselines.config", "BaselineConfig", "baselines.trainer"
+
+    def model_state(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
+        algo = checkpoint["algo"]
+        return {"policy": algo.get("policy", algo.get("model"))}  # MAML/ProMP policy, RL2 GRU model
+
+    def planned_iterations(self, config) -> int:
+        return config.planned_iterations()
+
+    def estimate_env_steps(self, config) -> dict[str, int]:
+        """Meta-training and evaluation env steps of the whole run (nominal: no early termination)."""
+        from pearl.envs import get_family
+
+        iterations = config.planned_iterations()
+        train_steps = iterations * config.nominal_steps_per_iteration()
+        if config.max_env_steps is not None:
+            train_steps = min(train_steps, config.max_env_steps + config.nominal_steps_per_iteration())
+        spec = get_family(config.family)
+        n_test = min(config.max_test_tasks or spec.n_test, spec.n_test)
+        e = config.eval
+        n_evals = sum(1 for it in range(1, iterations + 1) if it % e.eval_every == 0 or it == iterations)
+        if config.method == "rl2-ppo":
+            per_eval = n_test * e.runs_per_task * (e.num_episodes or config.sampling.episodes_per_task)
+        else:
+            per_eval = n_test * e.runs_per_task * config.phases()
+        return {"train": int(train_steps), "eval": int(n_evals * per_eval * config.horizon())}

@@ -1,0 +1,79 @@
+"""What every algorithm adapter shares (``benchmarks.registry.Method``).
+
+An adapter names the algorithm's config module (``make_config(method, family, profile, overrides)``
+and a config class with ``from_dict``/``to_dict``) and its trainer module (``train(config, logger,
+checkpoint_dir)``); the modules are imported on first use, so the registry stays torch-free.
+Subclasses add the budget estimate, the planned iteration count and what the exported model keeps.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from pearl.logger import ENV_STEPS_METRIC, RETURN_METRIC
+
+
+class MethodAdapter:
+    config_module: str  # e.g. "pearl.config"
+    config_class: str  # e.g. "PEARLConfig"
+    trainer_module: str  # e.g. "pearl.trainer"
+
+    def __init__(self, name: str):
+        methods = importlib.import_module(self.config_module).METHODS
+        if name not in methods:
+            raise ValueError(f"unknown method {name!r} for {type(self).__name__}; valid: {', '.join(methods)}")
+        self.name = name
+
+    # ---- configs ----------------------------------------------------------------------
+    def make_config(self, family: str, profile: str, overrides: dict[str, Any] | None, seed: int):
+        """The method's config; env keyword arguments are written in with the env's defaults so every
+        run records them (e.g. ``goal_radius`` of sparse-point-robot) and they can be queried."""
+        from pearl.envs import resolve_env_kwargs
+
+        overrides = dict(overrides or {})
+        env_kwargs = resolve_env_kwargs(family, overrides.pop("env_kwargs", None))
+        config = importlib.import_module(self.config_module).make_config(
+            self.name, family, profile, {**overrides, "seed": seed})
+        config.env_kwargs = env_kwargs
+        return config
+
+    def config_to_dict(self, config) -> dict[str, Any]:
+        return config.to_dict()
+
+    def config_from_dict(self, values: dict[str, Any]):
+        return getattr(importlib.import_module(self.config_module), self.config_class).from_dict(values)
+
+    # ---- running ----------------------------------------------------------------------
+    def train(self, config, logger, checkpoint_dir: str) -> dict[str, Any]:
+        return importlib.import_module(self.trainer_module).train(config, logger, checkpoint_dir)
+
+    def checkpoint_files(self, checkpoint_dir: str) -> list[Path]:
+        """Checkpoints in ``checkpoint_dir``, oldest first."""
+        from pearl.checkpoint import list_checkpoints
+
+        return list_checkpoints(checkpoint_dir)
+
+    def export_model(self, checkpoint_dir: str, out_path: str) -> bool:
+        """Write the latest checkpoint's weights (``model_state``) to ``out_path``; False if none."""
+        import torch
+
+        checkpoints = self.checkpoint_files(checkpoint_dir)
+        if not checkpoints:
+            return False
+        state = torch.load(checkpoints[-1], map_location="cpu", weights_only=False)
+        torch.save({**self.model_state(state), "config": state["config"], "iteration": state["iteration"],
+                    "env_steps": state["env_steps"]}, out_path)
+        return True
+
+    def model_state(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    # ---- budgets and progress -------------------------------------------------------------
+    def planned_iterations(self, config) -> int:
+        raise NotImplementedError
+
+    def progress_info(self, config) -> dict[str, Any]:
+        return {"iterations": self.planned_iterations(config), "env_steps_metric": ENV_STEPS_METRIC,
+                "return_metric": RETURN_METRIC}
