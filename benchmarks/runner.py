@@ -8,12 +8,15 @@
 
 A run is skipped when a COMPLETED run with its run key is in the store; any other earlier
 attempt is resumed from its checkpoints. The first SIGINT/SIGTERM stops new runs from starting
-and interrupts the ones in flight (they are marked INTERRUPTED and keep their checkpoints); a
-second one aborts at once.
+and interrupts the ones in flight (they are marked INTERRUPTED and keep their checkpoints): loky
+workers get the signal forwarded, Dask runs watch a stop file next to the checkpoints (a remote
+cluster sees it through the shared file system its checkpoints need anyway). A second signal
+aborts at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -172,7 +175,9 @@ def run_matrix(cells: list[Cell], store: StoreSpec, jobs: int = 1, backend: str 
           f"into {store.describe()}", file=out, flush=True)
     bar = tqdm(total=len(todo), unit="run", desc="matrix", disable=not progress or None, file=sys.stderr,
                dynamic_ncols=True)
-    signals = _StopSignals(stop_file, [store.checkpoint_root / c.run_key for c in todo], out)
+    # loky runs get the signal forwarded; Dask runs sit in worker threads and watch the stop file instead
+    forward_to = [store.checkpoint_root / c.run_key for c in todo] if backend == "loky" else []
+    signals = _StopSignals(stop_file, forward_to, out)
     try:
         with signals:
             for result in _execute(requests, jobs, backend, scheduler, signals):
@@ -227,8 +232,11 @@ class _dask_client:
             except (OSError, TimeoutError) as err:
                 raise ValueError(f"cannot reach the Dask scheduler at {self.scheduler}: {err}") from None
         else:
-            self.cluster = LocalCluster(n_workers=self.jobs, threads_per_worker=1, processes=True,
-                                        host="127.0.0.1", dashboard_address=None)
+            # Worker processes inherit an ignored SIGINT, so Ctrl-C (sent to the whole process group)
+            # reaches only this process, which stops the runs through the stop file.
+            with _sigint_ignored():
+                self.cluster = LocalCluster(n_workers=self.jobs, threads_per_worker=1, processes=True,
+                                            host="127.0.0.1", dashboard_address=None)
             self.client = Client(self.cluster)
         return self.client
 
@@ -237,6 +245,18 @@ class _dask_client:
             self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _warn_multithreaded(client) -> None:

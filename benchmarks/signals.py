@@ -4,12 +4,16 @@ Sacred marks a run INTERRUPTED when its main function raises ``KeyboardInterrupt
 would otherwise kill the process without that. Only the first signal raises: later ones (a
 forwarded SIGTERM right after Ctrl-C, say) would break Sacred's bookkeeping of the interrupt.
 Nested blocks share the outermost handlers. Handlers can only be installed from a process's
-main thread, so elsewhere (e.g. inside a Dask worker thread) this is a no-op.
+main thread; elsewhere (a run inside a Dask worker thread) the block can instead watch a stop
+file, which the matrix driver creates on its first SIGINT/SIGTERM, and raise ``KeyboardInterrupt``
+in the run's thread when the file appears.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import os
 import signal
 import threading
 from typing import Callable, Iterator
@@ -18,11 +22,23 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _state = {"depth": 0, "fired": False}
 
 
+STOP_FILE_POLL_S = 0.2
+
+
 @contextlib.contextmanager
-def interrupt_on_signals(on_signal: Callable[[int], None] | None = None) -> Iterator[bool]:
-    """Inside the block the first SIGINT/SIGTERM raises KeyboardInterrupt; yields whether handlers are active."""
+def interrupt_on_signals(on_signal: Callable[[int], None] | None = None,
+                         stop_file: str | None = None) -> Iterator[bool]:
+    """Inside the block the first SIGINT/SIGTERM raises KeyboardInterrupt; yields whether it is armed.
+
+    Outside the main thread signals cannot be caught here; with ``stop_file`` the block raises
+    KeyboardInterrupt once that file exists instead (see ``_interrupt_when_file_exists``).
+    """
     if threading.current_thread() is not threading.main_thread():
-        yield False
+        if stop_file is None:
+            yield False
+        else:
+            with _interrupt_when_file_exists(stop_file):
+                yield True
         return
     if _state["depth"] > 0:  # an outer block already handles signals
         _state["depth"] += 1
@@ -49,3 +65,43 @@ def interrupt_on_signals(on_signal: Callable[[int], None] | None = None) -> Iter
         for sig, old in previous.items():
             signal.signal(sig, old if old is not None else signal.SIG_DFL)
         _state.update(depth=0, fired=False)
+
+
+@contextlib.contextmanager
+def _interrupt_when_file_exists(path: str) -> Iterator[None]:
+    """Raise KeyboardInterrupt in the calling thread once ``path`` exists (polled every 0.2 s).
+
+    The exception is delivered asynchronously (``PyThreadState_SetAsyncExc``) at the thread's next
+    Python instruction, so a run inside a torch operation stops as soon as that operation returns.
+    """
+    target = threading.get_ident()
+    lock = threading.Lock()
+    state = {"active": True, "fired": False}
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(STOP_FILE_POLL_S):
+            if os.path.exists(path):
+                with lock:
+                    if state["active"]:
+                        state["fired"] = True
+                        _async_raise(target, KeyboardInterrupt)
+                return
+
+    watcher = threading.Thread(target=watch, name="pearl-bench-stop-watcher", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        with lock:
+            state["active"] = False
+            if state["fired"]:  # the block may have ended before the exception arrived: drop it
+                _async_raise(target, None)
+        done.set()
+        watcher.join()
+
+
+def _async_raise(thread_id: int, exc_type: type[BaseException] | None) -> None:
+    """Schedule ``exc_type`` in thread ``thread_id`` (None clears a pending one)."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id),
+                                               ctypes.py_object(exc_type) if exc_type else None)

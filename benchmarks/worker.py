@@ -114,7 +114,7 @@ def run_cell(request: dict[str, Any]) -> dict[str, Any]:
         options = {"--loglevel": "WARNING", **(request.get("sacred_options") or {})}
         try:
             experiment.ex.observers = make_observers(store)
-            with interrupt_on_signals(on_signal):
+            with interrupt_on_signals(on_signal, stop_file=stop_file):
                 run = experiment.ex.run(config_updates=config, info={"checkpoint_dir": str(work_dir)},
                                         options=options)
             out.update(status=COMPLETED, run_id=run._id, result=run.result)

@@ -4,6 +4,8 @@ loky and Dask execution, the Sacred experiment's own command line, and the metri
 import json
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from benchmarks.journal import JournalLogger
 from benchmarks.matrix import plan
 from benchmarks.runkey import run_key
 from benchmarks.runner import run_matrix
+from benchmarks.signals import STOP_FILE_POLL_S, interrupt_on_signals
 from benchmarks.store import resolve_store
 
 SPARSE_SMOKE = ["run", "--profile", "smoke", "--families", "sparse-point-robot", "--seeds", "0", "--no-progress"]
@@ -170,3 +173,48 @@ def test_journal_replays_earlier_attempts_without_duplicate_steps(tmp_path):
     fallback = JournalLogger(tmp_path / "m.jsonl", sinks=[lambda *p: third.append(p)])
     fallback.log_scalar("a", 300.0, 3)  # no drop_after: points from step 3 on are replaced
     assert [(s, v) for _, v, s in third] == [(0, 0.0), (1, 1.0), (2, 20.0), (3, 300.0)]
+
+
+def _in_thread(fn):
+    """Run ``fn`` in a worker thread (as a Dask worker runs a cell); returns what it returned or raised."""
+    box = {}
+
+    def target():
+        try:
+            box["value"] = fn()
+        except BaseException as err:  # noqa: BLE001 - handed back to the test
+            box["error"] = err
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    return box
+
+
+def test_stop_file_interrupts_a_run_in_a_worker_thread(tmp_path):
+    stop = tmp_path / ".stop"
+
+    def busy_run():
+        with interrupt_on_signals(stop_file=str(stop)) as armed:
+            assert armed
+            start = time.time()
+            while time.time() - start < 20:
+                if time.time() - start > 0.5:
+                    stop.touch()  # the matrix driver's first signal
+                sum(range(1000))
+        return "finished"
+
+    box = _in_thread(busy_run)
+    assert isinstance(box.get("error"), KeyboardInterrupt), box
+
+
+def test_stop_file_leaves_a_run_that_ends_first_alone(tmp_path):
+    def short_run():
+        with interrupt_on_signals(stop_file=str(tmp_path / ".stop")):
+            value = sum(range(1000))
+        (tmp_path / ".stop").touch()  # appears after the block: must not interrupt what follows
+        time.sleep(3 * STOP_FILE_POLL_S)
+        return value
+
+    assert _in_thread(short_run) == {"value": sum(range(1000))}

@@ -93,14 +93,23 @@ def test_signal_marks_the_run_interrupted_and_it_resumes(tmp_path, sig):
     _assert_complete_curve(_runs(results)[-1])
 
 
-def test_sigterm_to_the_matrix_interrupts_runs_in_flight(tmp_path):
+@pytest.mark.parametrize("backend", ["loky", "dask"])
+@pytest.mark.parametrize("how", ["sigterm-to-parent", "ctrl-c"])
+def test_stopping_the_matrix_interrupts_runs_in_flight(tmp_path, backend, how):
+    """SIGTERM to the driver alone (it forwards to loky workers; Dask runs watch its stop file), or
+    Ctrl-C, i.e. SIGINT to the whole process group, workers included."""
+    if backend == "dask":
+        pytest.importorskip("dask.distributed")
     results = tmp_path / "results"
     args = ["run", "--profile", "smoke", "--methods", "pearl", "--families", "sparse-point-robot", "--seeds", "0",
-            "--jobs", "2", "--no-progress", "--results", str(results),
+            "--jobs", "2", "--backend", backend, "--no-progress", "--results", str(results),
             "--set", "algo.num_iterations=200", "algo.num_train_steps_per_itr=150"]
     proc = _cli(args, start_new_session=True)
     _wait_for_steps(results, 2, proc, timeout=180)
-    os.kill(proc.pid, signal.SIGTERM)  # only the parent: it forwards to the workers
+    if how == "ctrl-c":
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        os.kill(proc.pid, signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, (out, err)
     assert "interrupted" in out
