@@ -132,8 +132,9 @@ class _StopSignals:
                     forwarded += 1
                 except (ProcessLookupError, PermissionError):
                     pass
-        print(f"pearl-bench: {signal.Signals(signum).name}: interrupting {forwarded} run(s) in flight, "
-              "starting no new ones (again to abort)", file=sys.stderr, flush=True)
+        in_flight = f"interrupting {forwarded} run(s) in flight" if self.work_dirs else "asking the runs in flight to stop"
+        print(f"pearl-bench: {signal.Signals(signum).name}: {in_flight}, starting no new ones (again to abort)",
+              file=sys.stderr, flush=True)
 
 
 def run_matrix(cells: list[Cell], store: StoreSpec, jobs: int = 1, backend: str = "loky",

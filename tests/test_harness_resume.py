@@ -105,12 +105,17 @@ def test_stopping_the_matrix_interrupts_runs_in_flight(tmp_path, backend, how):
             "--jobs", "2", "--backend", backend, "--no-progress", "--results", str(results),
             "--set", "algo.num_iterations=200", "algo.num_train_steps_per_itr=150"]
     proc = _cli(args, start_new_session=True)
-    _wait_for_steps(results, 2, proc, timeout=180)
-    if how == "ctrl-c":
-        os.killpg(proc.pid, signal.SIGINT)
-    else:
-        os.kill(proc.pid, signal.SIGTERM)
-    out, err = proc.communicate(timeout=120)
+    try:
+        _wait_for_steps(results, 2, proc, timeout=180)
+        if how == "ctrl-c":
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            os.kill(proc.pid, signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:  # a failed test leaves no matrix (or Dask cluster) running
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
     assert proc.returncode == 130, (out, err)
     assert "interrupted" in out
     statuses = [r["run"]["status"] for r in _runs(results)]
