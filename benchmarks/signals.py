@@ -69,22 +69,24 @@ def interrupt_on_signals(on_signal: Callable[[int], None] | None = None,
 
 @contextlib.contextmanager
 def _interrupt_when_file_exists(path: str) -> Iterator[None]:
-    """Raise KeyboardInterrupt in the calling thread once ``path`` exists (polled every 0.2 s).
+    """Raise KeyboardInterrupt in the calling thread once ``path`` exists (polled every
+    ``STOP_FILE_POLL_S``).
 
     The exception is delivered asynchronously (``PyThreadState_SetAsyncExc``) at the thread's next
     Python instruction, so a run inside a torch operation stops as soon as that operation returns.
     """
     target = threading.get_ident()
-    lock = threading.Lock()
-    state = {"active": True, "fired": False}
+    lock = threading.Lock()  # orders "raise in the block" against "the block has ended"
+    fired = False
     done = threading.Event()
 
     def watch() -> None:
+        nonlocal fired
         while not done.wait(STOP_FILE_POLL_S):
             if os.path.exists(path):
                 with lock:
-                    if state["active"]:
-                        state["fired"] = True
+                    if not done.is_set():
+                        fired = True
                         _async_raise(target, KeyboardInterrupt)
                 return
 
@@ -94,10 +96,9 @@ def _interrupt_when_file_exists(path: str) -> Iterator[None]:
         yield
     finally:
         with lock:
-            state["active"] = False
-            if state["fired"]:  # the block may have ended before the exception arrived: drop it
+            done.set()
+            if fired:  # the block may have ended before the exception arrived: drop it
                 _async_raise(target, None)
-        done.set()
         watcher.join()
 
 
