@@ -234,10 +234,12 @@ class _dask_client:
                 raise ValueError(f"cannot reach the Dask scheduler at {self.scheduler}: {err}") from None
         else:
             # Worker processes inherit an ignored SIGINT, so Ctrl-C (sent to the whole process group)
-            # reaches only this process, which stops the runs through the stop file.
+            # reaches only this process, which stops the runs through the stop file. No dashboard; the
+            # scheduler's HTTP endpoints take a free port (its default, 8787, clashes between matrices).
             with _sigint_ignored():
                 self.cluster = LocalCluster(n_workers=self.jobs, threads_per_worker=1, processes=True,
-                                            host="127.0.0.1", dashboard_address=None)
+                                            host="127.0.0.1", dashboard_address=":0",
+                                            scheduler_kwargs={"dashboard": False})
             self.client = Client(self.cluster)
         return self.client
 

@@ -1,11 +1,14 @@
 """Benchmark harness: matrix planning, the smoke matrix end to end into the embedded store, reruns,
 loky and Dask execution, the Sacred experiment's own command line, and the metric journal."""
 
+import contextlib
 import json
+import socket
 import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -139,13 +142,34 @@ def test_two_cells_on_a_local_dask_cluster(tmp_path):
     cells = plan("smoke", methods=["pearl"], families=["point-robot", "cheetah-vel"], seeds=[0], grid=True)
     store = resolve_store(str(tmp_path / "results"))
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=":0", scheduler_kwargs={"dashboard": False}) as cluster:
         report = run_matrix(cells, store, jobs=2, backend="dask", scheduler=cluster.scheduler_address,
                             progress=False)
     assert [r["status"] for r in report.results] == ["COMPLETED", "COMPLETED"]
     runs = _runs(tmp_path / "results")
     assert sorted(r["config"]["family"] for r in runs.values()) == ["cheetah-vel", "point-robot"]
     assert all(r["run"]["status"] == "COMPLETED" for r in runs.values())
+
+
+def test_local_dask_cluster_leaves_port_8787_alone():
+    """Two local Dask matrices at once must not fight over the dashboard's default port."""
+    pytest.importorskip("dask.distributed")
+    from benchmarks.runner import _dask_client
+
+    with contextlib.ExitStack() as stack:
+        blocker = stack.enter_context(socket.socket())
+        try:  # occupy 8787 like another matrix's scheduler would (it may already be taken)
+            blocker.bind(("127.0.0.1", 8787))
+            blocker.listen()
+        except OSError:
+            pass
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with _dask_client(None, 1) as client:
+                assert client.submit(sum, [1, 2]).result(timeout=60) == 3
+                port = client.cluster.scheduler.http_server.port
+    assert port != 8787
+    assert not [w for w in caught if "8787" in str(w.message)]
 
 
 def test_sacred_command_line_of_the_experiment(tmp_path):
