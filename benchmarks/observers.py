@@ -10,7 +10,8 @@ through a queue that a background thread delivers in order, retrying failed ones
   never lost either way: the harness also journals every scalar next to the run's checkpoints.
 
 It wraps an observer with ``QueueCompatibleMongoObserver``'s interface (``log_metrics`` per
-metric name, exceptions raised instead of swallowed).
+metric name, exceptions raised instead of swallowed); ``SourceOnceMongoObserver`` is that observer
+storing each version of a source file once.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections import deque
 from typing import Any
 
 from sacred.observers.base import RunObserver
+from sacred.observers.mongo import QueueCompatibleMongoObserver
 
 log = logging.getLogger("pearl-bench.observer")
 
@@ -159,3 +161,25 @@ class RetryingObserver(RunObserver):
                 pickle.dump(events, f)
             message += f"; saved to {path}"
         log.error(message)
+
+
+class SourceOnceMongoObserver(QueueCompatibleMongoObserver):
+    """Stores each version of a source file in GridFS once, however many runs use it.
+
+    Sacred looks a stored source up by filename and GridFS's ``md5`` field, which pymongo 4 no
+    longer writes, so every run uploaded fresh copies of all its sources. Here the md5 Sacred
+    computed is written alongside the file, so the lookup finds it again.
+    """
+
+    def save_sources(self, ex_info):
+        stored = []
+        for name, md5 in ex_info["sources"]:
+            path = os.path.join(ex_info["base_dir"], name)
+            found = self.fs.find_one({"filename": path, "md5": md5})
+            if found is not None:
+                file_id = found._id
+            else:
+                with open(path, "rb") as f:
+                    file_id = self.fs.put(f, filename=path, md5=md5)
+            stored.append([name, file_id])
+        return stored

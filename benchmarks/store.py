@@ -124,13 +124,12 @@ def make_observers(spec: StoreSpec) -> list:
 
         return [FileStorageObserver(spec.results)]
     import gridfs
-    from sacred.observers.mongo import QueueCompatibleMongoObserver
 
-    from benchmarks.observers import RetryingObserver
+    from benchmarks.observers import RetryingObserver, SourceOnceMongoObserver
 
     db = mongo_database(spec)
     spill_dir = spec.checkpoint_root / "_unsent"
-    covered = QueueCompatibleMongoObserver.create_from(
+    covered = SourceOnceMongoObserver.create_from(
         db["runs"], gridfs.GridFS(db), metrics_collection=db["metrics"], failure_dir=str(spill_dir))
     return [RetryingObserver(covered, retry_interval=RETRY_INTERVAL_S, flush_timeout=FLUSH_TIMEOUT_S,
                              spill_dir=str(spill_dir))]

@@ -51,6 +51,11 @@ def test_matrix_into_mongodb_via_mongomock_then_rerun_skips(tmp_path, fake_mongo
     assert main(argv) == 0
     assert "0 completed, 0 failed, 2 skipped (2 completed earlier)" in capsys.readouterr().out
     assert fake_mongo["bench"].runs.count_documents({}) == 2
+    # Both runs share one stored copy of each source file.
+    first, second = ([tuple(s) for s in r["experiment"]["sources"]] for r in fake_mongo["bench"].runs.find())
+    assert first and first == second
+    stored = [f["filename"] for f in fake_mongo["bench"]["fs.files"].find() if f["filename"].endswith(".py")]
+    assert len(stored) == len(first)
 
 
 def test_url_from_environment(tmp_path, fake_mongo, monkeypatch, capsys):
