@@ -1,7 +1,6 @@
 """Benchmark harness: matrix planning, the smoke matrix end to end into the embedded store, reruns,
 loky and Dask execution, the Sacred experiment's own command line, and the metric journal."""
 
-import contextlib
 import json
 import socket
 import subprocess
@@ -156,8 +155,7 @@ def test_local_dask_cluster_leaves_port_8787_alone():
     pytest.importorskip("dask.distributed")
     from benchmarks.runner import _dask_client
 
-    with contextlib.ExitStack() as stack:
-        blocker = stack.enter_context(socket.socket())
+    with socket.socket() as blocker:
         try:  # occupy 8787 like another matrix's scheduler would (it may already be taken)
             blocker.bind(("127.0.0.1", 8787))
             blocker.listen()
