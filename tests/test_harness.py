@@ -71,6 +71,17 @@ def test_run_key_ignores_thread_count():
     assert run_key({**config, "seed": 1}) != run_key(config)
 
 
+def test_a_later_field_at_its_neutral_value_keeps_the_run_key():
+    from benchmarks.runkey import config_hash
+
+    config = plan("smoke", methods=["pearl"], families=["cheetah-vel"], seeds=[0])[0].config
+    later = {"net.new_option": "off"}
+    grown = {**config, "net": {**config["net"], "new_option": "off"}}
+    assert config_hash(grown, later) == config_hash(config, later) == config_hash(config)
+    changed = {**config, "net": {**config["net"], "new_option": "on"}}
+    assert config_hash(changed, later) != config_hash(config, later)
+
+
 def test_smoke_matrix_into_embedded_store_then_rerun_skips(tmp_path, capsys):
     results = tmp_path / "results"
     argv = SPARSE_SMOKE + ["--results", str(results)]
