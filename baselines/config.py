@@ -213,10 +213,13 @@ def _profile(method: str, family: str, profile: str) -> dict[str, dict[str, Any]
                 "sampling": dict(meta_batch=3, episodes_per_task=2, max_path_length=horizon),
                 "algo": algo,
                 "eval": dict(eval_every=1, runs_per_task=2)}
-    if profile == "quick":  # the reference recipe at a quarter of the batch, 100 iterations
+    if profile == "quick":  # the reference recipe at a quarter of the batch, 8M env steps on 200-step families
         # RL2: minibatches of 5 trials (50 Adam steps per iteration instead of 5). With the full-batch
         # recipe RL2 sat at -17 on point-robot after 1e6 steps; with minibatches it reached -11.7.
-        return {"top": dict(num_iterations=100, max_env_steps=None, checkpoint_every=5, max_test_tasks=10),
+        # RL2 collects a quarter of MAML/ProMP's env steps per iteration here, so it gets 4x the iterations
+        # (8M env steps for all three on the 200-step families).
+        return {"top": dict(num_iterations=400 if method == "rl2-ppo" else 100, max_env_steps=None,
+                            checkpoint_every=5, max_test_tasks=10),
                 "sampling": dict(meta_batch=50) if method == "rl2-ppo" else dict(meta_batch=20, episodes_per_task=10),
                 "algo": dict(num_minibatches=10) if method == "rl2-ppo" else {},
                 "eval": dict(eval_every=10, runs_per_task=5)}

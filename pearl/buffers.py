@@ -4,6 +4,8 @@
 ``(task, slot, field)`` so a whole meta-batch is gathered with one fancy index. Each row is
 ``[s, a, r, r_sparse, terminal, s']``; ``terminal`` is the env's *terminated* flag (never the
 horizon truncation; reference Section 7.1). Storage grows by doubling up to ``capacity`` per task.
+Every ``add`` is one episode (the collector stores whole episodes), so the buffer also knows where
+each stored episode starts.
 
 PEARL keeps two of these: the RL buffer B (everything ever collected) and the context ("enc")
 buffer holding only the most recent collection round of each task. ``BatchSampler`` implements
@@ -12,9 +14,11 @@ the context sampler S_c of each method (``PEARLConfig.context_source`` / ``rl_ba
 * recent     context ~ uniform transitions from the enc buffer (PEARL)
 * replay     context ~ uniform transitions from the whole RL buffer ("off-policy" ablation)
 * rl-batch   context = the RL batch itself ("off-policy RL-batch" ablation)
-* GRU encoders read the context as ``embedding_batch_size`` consecutive transitions (whole
-  consecutive trajectories of one task, in collection order) instead of an unordered set;
-  ``rl_batch_mode == 'trajectories'`` draws the RL batch as windows of consecutive steps too.
+* GRU encoders read the context as whole trajectories, each from its first step, in collection
+  order within a trajectory, ``embedding_batch_size`` transitions in all (Section 6.3: "we sample
+  the context as full trajectories ... backprop through the RNN to 100 timesteps");
+  ``rl_batch_mode == 'trajectories'`` ("RNN traj") draws the RL batch as whole trajectories adding
+  up to ``batch_size`` transitions too.
 """
 
 from __future__ import annotations
@@ -92,6 +96,10 @@ class MultiTaskReplayBuffer:
         self.data = np.zeros((num_tasks, min(initial_slots, self.capacity), layout.width), dtype=np.float32)
         self.size = np.zeros(num_tasks, dtype=np.int64)
         self.ptr = np.zeros(num_tasks, dtype=np.int64)  # next write slot
+        # episode bookkeeping in absolute row numbers (rows ever added since the last clear); the row
+        # numbered ``k`` lives in slot ``k % slots`` and is still stored iff ``k >= added - size``
+        self.added = np.zeros(num_tasks, dtype=np.int64)
+        self.episode_starts = [np.zeros(0, dtype=np.int64) for _ in range(num_tasks)]
 
     @property
     def num_tasks(self) -> int:
@@ -109,12 +117,14 @@ class MultiTaskReplayBuffer:
         self.data = grown
 
     def add(self, task: int, rows: np.ndarray) -> None:
-        """Append ``rows (n, width)`` to ``task``'s ring, overwriting the oldest when full."""
+        """Append one episode's ``rows (n, width)`` to ``task``'s ring, overwriting the oldest when full."""
         n = len(rows)
         if n == 0:
             return
         if n > self.capacity:
             rows, n = rows[-self.capacity :], self.capacity
+        self.episode_starts[task] = np.append(self.episode_starts[task], self.added[task])
+        self.added[task] += n
         if self.size[task] + n > self.slots and self.slots < self.capacity:
             self._grow(int(self.size[task] + n))
         pos = (self.ptr[task] + np.arange(n)) % self.slots
@@ -126,6 +136,9 @@ class MultiTaskReplayBuffer:
     def clear(self, tasks) -> None:
         self.size[tasks] = 0
         self.ptr[tasks] = 0
+        self.added[tasks] = 0
+        for task in np.atleast_1d(tasks):
+            self.episode_starts[task] = np.zeros(0, dtype=np.int64)
 
     def _check(self, tasks: np.ndarray) -> None:
         empty = tasks[self.size[tasks] == 0]
@@ -139,20 +152,32 @@ class MultiTaskReplayBuffer:
         idx = (rng.random((len(tasks), n)) * self.size[tasks][:, None]).astype(np.int64)
         return self.data[tasks[:, None], idx]
 
-    def sample_windows(self, tasks: np.ndarray, num_windows: int, length: int, rng: np.random.Generator):
-        """``num_windows`` runs of ``length`` consecutive rows per task (collection order).
+    def stored_episodes(self, task: int) -> tuple[np.ndarray, np.ndarray]:
+        """Absolute first rows and lengths of ``task``'s episodes that are still wholly stored."""
+        starts = self.episode_starts[task]
+        first = np.searchsorted(starts, self.added[task] - self.size[task])  # older ones were overwritten
+        starts = starts[first:]
+        lengths = np.diff(starts, append=self.added[task])
+        return starts, lengths
 
-        Returns ``(len(tasks), num_windows * length, width)``. A window may span consecutive
-        episodes of the task; a buffer shorter than ``length`` is read cyclically.
+    def sample_trajectories(self, tasks: np.ndarray, num_rows: int, rng: np.random.Generator) -> np.ndarray:
+        """Whole trajectories per task, each read from its first step, ``num_rows`` rows in all.
+
+        Returns ``(len(tasks), num_rows, width)``: uniformly drawn stored episodes of the task
+        (with replacement), concatenated, the last one cut at ``num_rows``. One draw per
+        trajectory, so this loops over tasks and trajectories, never over transitions.
         """
         tasks = np.asarray(tasks)
         self._check(tasks)
-        size = self.size[tasks][:, None, None]
-        max_start = np.maximum(size - length, 0) + 1
-        start = (rng.random((len(tasks), num_windows, 1)) * max_start).astype(np.int64)
-        logical = (start + np.arange(length)) % size
-        oldest = np.where(self.size[tasks] == self.slots, self.ptr[tasks], 0)[:, None, None]
-        physical = ((oldest + logical) % self.slots).reshape(len(tasks), -1)
+        physical = np.empty((len(tasks), num_rows), dtype=np.int64)
+        for i, task in enumerate(tasks):
+            starts, lengths = self.stored_episodes(task)
+            filled = 0
+            while filled < num_rows:
+                j = int(rng.integers(len(starts)))
+                take = min(int(lengths[j]), num_rows - filled)
+                physical[i, filled:filled + take] = (starts[j] + np.arange(take)) % self.slots
+                filled += take
         return self.data[tasks[:, None], physical]
 
     def all_rows(self, task: int) -> np.ndarray:
@@ -165,7 +190,8 @@ class MultiTaskReplayBuffer:
     def state_dict(self) -> dict:
         used = int(self.size.max()) if self.size.size else 0
         return {"data": self.data[:, :used].copy(), "slots": self.slots, "size": self.size.copy(),
-                "ptr": self.ptr.copy(), "capacity": self.capacity}
+                "ptr": self.ptr.copy(), "capacity": self.capacity, "added": self.added.copy(),
+                "episode_starts": [s.copy() for s in self.episode_starts]}
 
     def load_state_dict(self, state: dict) -> None:
         self.capacity = int(state["capacity"])
@@ -173,6 +199,8 @@ class MultiTaskReplayBuffer:
         self.data[:, : state["data"].shape[1]] = state["data"]
         self.size = np.asarray(state["size"], dtype=np.int64).copy()
         self.ptr = np.asarray(state["ptr"], dtype=np.int64).copy()
+        self.added = np.asarray(state["added"], dtype=np.int64).copy()
+        self.episode_starts = [np.asarray(s, dtype=np.int64).copy() for s in state["episode_starts"]]
 
 
 @dataclass
@@ -192,7 +220,7 @@ class BatchSampler:
 
     def __init__(self, rl_buffer: MultiTaskReplayBuffer, enc_buffer: MultiTaskReplayBuffer, *,
                  context_source: str, sequence_context: bool, rl_batch_mode: str, batch_size: int,
-                 embedding_batch_size: int, use_next_obs: bool, sparse_rewards: bool, horizon: int):
+                 embedding_batch_size: int, use_next_obs: bool, sparse_rewards: bool):
         if context_source not in ("recent", "replay", "rl-batch"):
             raise ValueError(f"unknown context source {context_source!r}; valid: 'recent', 'replay', 'rl-batch'")
         if rl_batch_mode not in ("transitions", "trajectories"):
@@ -205,7 +233,6 @@ class BatchSampler:
         self.embedding_batch_size = embedding_batch_size
         self.layout = rl_buffer.layout
         self.context_cols = self.layout.context_columns(use_next_obs, sparse_rewards)
-        self.window = min(horizon, batch_size)  # trajectory-batch window length
 
     def to_context(self, rows: np.ndarray) -> np.ndarray:
         return rows[..., self.context_cols]
@@ -217,14 +244,14 @@ class BatchSampler:
         """
         buffer = self.enc_buffer if self.context_source == "recent" else self.rl_buffer
         if self.sequence_context:
-            rows = buffer.sample_windows(tasks, 1, self.embedding_batch_size, rng)
+            rows = buffer.sample_trajectories(tasks, self.embedding_batch_size, rng)
         else:
             rows = buffer.sample_transitions(tasks, self.embedding_batch_size, rng)
         return self.to_context(rows)
 
     def sample_rl_rows(self, tasks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if self.rl_batch_mode == "trajectories":
-            return self.rl_buffer.sample_windows(tasks, max(1, self.batch_size // self.window), self.window, rng)
+            return self.rl_buffer.sample_trajectories(tasks, self.batch_size, rng)
         return self.rl_buffer.sample_transitions(tasks, self.batch_size, rng)
 
     def sample(self, tasks: np.ndarray, rng: np.random.Generator) -> Batch:

@@ -73,7 +73,7 @@ class PEARLTrainer:
             self.rl_buffer, self.enc_buffer, context_source=cfg.context_source,
             sequence_context=cfg.context_is_sequence, rl_batch_mode=cfg.rl_batch_mode, batch_size=a.batch_size,
             embedding_batch_size=a.embedding_batch_size, use_next_obs=a.use_next_obs_in_context,
-            sparse_rewards=a.sparse_rewards, horizon=self.horizon)
+            sparse_rewards=a.sparse_rewards)
 
         n = cfg.net
         self.agent = PEARLAgent(obs_dim, act_dim, layout.context_dim(a.use_next_obs_in_context), cfg.encoder_type,

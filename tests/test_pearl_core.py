@@ -188,10 +188,6 @@ def test_ring_buffer_growth_wrap_and_order():
     assert buf.size[0] == 10
     np.testing.assert_array_equal(buf.all_rows(0)[:, 0], np.arange(5, 15))
     rng = np.random.default_rng(0)
-    win = buf.sample_windows(np.array([0, 0, 1]), 4, 6, rng)
-    assert win.shape == (3, 24, LAYOUT.width)
-    steps = np.diff(win[..., 0].reshape(3, 4, 6), axis=-1)
-    assert (steps == 1).all()  # consecutive rows in collection order, across the ring's wrap
     sample = buf.sample_transitions(np.array([0, 1]), 500, rng)
     assert set(sample[0, :, 0].tolist()) == set(range(5, 15))
     assert set(sample[1, :, 0].tolist()) == set(range(100, 106))
@@ -204,6 +200,33 @@ def test_ring_buffer_growth_wrap_and_order():
     np.testing.assert_array_equal(other.all_rows(1), buf.all_rows(1))
 
 
+def test_trajectories_start_at_episode_starts_and_skip_overwritten_episodes():
+    buf = MultiTaskReplayBuffer(2, LAYOUT, capacity=10, initial_slots=4)
+    buf.add(0, _rows(3))  # episode 0-2
+    buf.add(0, _rows(5, start=3))  # episode 3-7
+    buf.add(0, _rows(7, start=8))  # episode 8-14: the ring keeps 5-14, so 3-7 is no longer whole
+    buf.add(1, _rows(4, start=100))
+    buf.add(1, _rows(2, start=104))
+    starts, lengths = buf.stored_episodes(0)
+    assert starts.tolist() == [8] and lengths.tolist() == [7]
+    rng = np.random.default_rng(0)
+    rows = buf.sample_trajectories(np.array([0, 1, 1]), 10, rng)[..., 0]
+    np.testing.assert_array_equal(rows[0], [8, 9, 10, 11, 12, 13, 14, 8, 9, 10])  # across the wrap, then again
+    for seq in rows[1:]:  # task 1: episodes 100-103 and 104-105, each read from its start
+        assert _episode_runs(seq, starts=(100, 104)), seq
+    other = MultiTaskReplayBuffer(2, LAYOUT, capacity=10)
+    other.load_state_dict(buf.state_dict())
+    assert other.stored_episodes(1)[0].tolist() == [0, 4]
+    buf.clear([1])
+    buf.add(1, _rows(3, start=200))
+    assert buf.stored_episodes(1)[0].tolist() == [0]
+
+
+def _episode_runs(seq, starts) -> bool:
+    """True if ``seq`` is consecutive runs, each beginning at one of ``starts``."""
+    return seq[0] in starts and all(b == a + 1 or b in starts for a, b in zip(seq[:-1], seq[1:]))
+
+
 def _sampler(context_source, sequence=False, rl_mode="transitions", sparse=False):
     rl = MultiTaskReplayBuffer(2, LAYOUT, 1000)
     enc = MultiTaskReplayBuffer(2, LAYOUT, 1000)
@@ -213,8 +236,7 @@ def _sampler(context_source, sequence=False, rl_mode="transitions", sparse=False
         rl.add(task, recent)
         enc.add(task, recent)
     return BatchSampler(rl, enc, context_source=context_source, sequence_context=sequence, rl_batch_mode=rl_mode,
-                        batch_size=40, embedding_batch_size=10, use_next_obs=False, sparse_rewards=sparse,
-                        horizon=10)
+                        batch_size=40, embedding_batch_size=10, use_next_obs=False, sparse_rewards=sparse)
 
 
 def test_context_sampler_semantics():
@@ -236,13 +258,13 @@ def test_context_sampler_semantics():
     # sparse rewards: context reward is the sparse one, RL reward stays dense
     b = _sampler("recent", sparse=True).sample(tasks, rng)
     assert (b.context[..., -1] == 0.5).all() and (b.reward != 0.5).all()
-    # RNN: context is an ordered run of consecutive transitions from the recent buffer
+    # RNN: the context is a whole recent trajectory from its first step (Section 6.3), cut at 10 steps
     b = _sampler("recent", sequence=True).sample(tasks, rng)
-    assert (np.diff(b.context[..., 0], axis=1) == 1).all() and (b.context[..., 0] >= 50).all()
-    # RNN-traj: the RL batch is windows of consecutive steps (window = horizon = 10)
+    np.testing.assert_array_equal(b.context[..., 0], np.tile(np.arange(50, 60), (3, 1)))
+    # RNN-traj: the RL batch is whole trajectories (episodes 0-49 and 50-69) adding up to 40 rows
     b = _sampler("recent", sequence=True, rl_mode="trajectories").sample(tasks, rng)
     assert b.obs.shape == (3, 40, 2)
-    assert (np.diff(b.obs[..., 0].reshape(3, 4, 10), axis=-1) == 1).all()
+    assert all(_episode_runs(seq, starts=(0, 50)) for seq in b.obs[..., 0])
 
 
 # ---------------------------------------------------------------------------------- terminals
@@ -283,6 +305,26 @@ def test_every_method_family_profile_builds_and_round_trips():
                 cfg = make_config(method, family, profile)
                 again = PEARLConfig.from_dict(cfg.to_dict())
                 assert again == cfg
+
+
+# what defines PEARL's trade-offs (Algorithm 1): the quick profile may not change any of these
+PEARL_RATIOS = ("meta_batch", "num_train_steps_per_itr", "num_initial_steps", "num_tasks_sample", "num_steps_prior",
+                "num_steps_posterior", "num_extra_rl_steps_posterior", "embedding_batch_size", "kl_lambda",
+                "reward_scale", "discount", "sparse_rewards", "use_next_obs_in_context")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_quick_profile_keeps_pearls_ratios_and_shrinks_only_width_batch_and_iterations(family):
+    paper, quick = make_config("pearl", family, "paper"), make_config("pearl", family, "quick")
+    assert {k: getattr(quick.algo, k) for k in PEARL_RATIOS} == {k: getattr(paper.algo, k) for k in PEARL_RATIOS}
+    a = quick.algo
+    run_steps = a.num_initial_steps + a.num_iterations * a.num_tasks_sample * (
+        a.num_steps_prior + a.num_steps_posterior + a.num_extra_rl_steps_posterior)
+    assert a.replay_buffer_size >= run_steps  # nothing a task collects is ever overwritten
+    assert (quick.net.net_size, quick.net.encoder_hidden, a.batch_size) < (paper.net.net_size, paper.net.encoder_hidden,
+                                                                          paper.algo.batch_size)
+    assert a.num_iterations < paper.algo.num_iterations
+    assert (quick.net.latent_size, quick.net.num_hidden_layers) == (paper.net.latent_size, paper.net.num_hidden_layers)
 
 
 def test_family_presets_and_method_switches():
