@@ -24,6 +24,7 @@ from typing import Any, Iterator
 from benchmarks.runkey import run_key
 from benchmarks.signals import interrupt_on_signals
 from benchmarks.store import StoreSpec, make_observers
+from pearl.files import check_not_symlink, fd_nofollow
 
 LOCK_NAME = ".lock"
 COMPLETED, FAILED, INTERRUPTED = "COMPLETED", "FAILED", "INTERRUPTED"
@@ -34,7 +35,8 @@ NOT_STARTED, BUSY = "NOT_STARTED", "BUSY"
 def cell_lock(work_dir: Path) -> Iterator[dict[str, Any] | None]:
     """Hold the cell's lock; yields None when another live process holds it (then yields its owner)."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(work_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    check_not_symlink(work_dir)
+    fd = fd_nofollow(work_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -51,9 +53,9 @@ def cell_lock(work_dir: Path) -> Iterator[dict[str, Any] | None]:
 def lock_owner(work_dir: Path) -> dict[str, Any] | None:
     """``{"pid", "host"}`` of the live process that holds the cell's lock, else None."""
     path = work_dir / LOCK_NAME
-    if not path.exists():
+    if not path.exists() or path.is_symlink() or work_dir.is_symlink():
         return None
-    fd = os.open(path, os.O_RDONLY)
+    fd = fd_nofollow(path, os.O_RDONLY)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
