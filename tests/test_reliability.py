@@ -66,9 +66,9 @@ def _work_dir(results: Path) -> Path:
      "env_kwargs.goal_radius must be a finite number > 0, got -1"),
     (["run", "--grid", "--methods", "pearl", "--families", "sparse-point-robot", "--set", "env_kwargs.goal_radius=nan"],
      "env_kwargs.goal_radius must be a finite number > 0, got 'nan'"),
-    (["run", "--methods", "promp", "--set", "inner_lr=-0.1"], "algo.inner_lr must be a finite number >= 0"),
-    (["run", "--methods", "rl2-ppo", "--set", "lr=Infinity"], "algo.lr must be a finite number > 0, got inf"),
-    (["run", "--methods", "maml-trpo", "--set", "hidden_sizes=[64,-1]"], "algo.hidden_sizes must be a non-empty list"),
+    (["run", "--methods", "promp", "--families", "cheetah-vel", "--set", "inner_lr=-0.1"], "algo.inner_lr must be a finite number >= 0"),
+    (["run", "--methods", "rl2-ppo", "--families", "cheetah-vel", "--set", "lr=Infinity"], "algo.lr must be a finite number > 0, got inf"),
+    (["run", "--methods", "maml-trpo", "--families", "cheetah-vel", "--set", "hidden_sizes=[64,-1]"], "algo.hidden_sizes must be a non-empty list"),
     (["run", "--seeds", "-1"], "seed must be in [0, 4294967295] (an integer), got -1"),
     (["run", "--seeds", str(2**32)], "seed must be in [0, 4294967295] (an integer), got 4294967296"),
     (["train", "pearl", "point-robot", "--seed", "-1"], "seed must be in [0, 4294967295]"),
@@ -79,6 +79,10 @@ def _work_dir(results: Path) -> Path:
 def test_bad_value_is_refused_before_anything_is_written(capsys, tmp_path, argv, message):
     results = tmp_path / "results"
     argv = argv[:1] + ["--profile", "smoke", "--results", str(results), "--no-progress"] + argv[1:]
+    if argv[0] == "run":  # at most one cell, should the value get through (as it did before issue 14)
+        argv += [*(["--methods", "pearl"] if "--methods" not in argv else []),
+                 *(["--families", "point-robot", "--grid"] if "--families" not in argv else []),
+                 *(["--seeds", "0"] if "--seeds" not in argv else [])]
     assert _exit_code(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
@@ -261,7 +265,7 @@ def test_numpy_arrays_and_rng_states_load_with_weights_only(tmp_path):
     assert loaded["rng"] == state["rng"]
 
 
-@pytest.mark.parametrize("name", [".lock", "attempts.jsonl", "metrics.jsonl"])
+@pytest.mark.parametrize("name", [".lock", "attempts.jsonl", "metrics.jsonl", "eval_paths.json"])
 def test_a_symlink_in_the_run_directory_is_not_written_through(tmp_path, name):
     results = tmp_path / "results"
     (cell,) = plan("smoke", ["pearl"], ["point-robot"], [0], {"num_iterations": 1}, grid=True)
