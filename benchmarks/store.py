@@ -210,8 +210,8 @@ def mark_dead_attempts(spec: StoreSpec, key: str, work_dir: Path) -> list[Any]:
         runs = mongo_database(spec)["runs"]
         for r in recorded_runs(spec):
             if r["run_key"] == key and r["status"] == "RUNNING":
-                found = runs.update_one({"_id": r["run_id"], "status": "RUNNING",
-                                         "info.checkpoint_dir": str(work_dir)},
+                here = [{"info.checkpoint_dir": str(work_dir)}, {"info.checkpoint_dir": {"$exists": False}}]
+                found = runs.update_one({"_id": r["run_id"], "status": "RUNNING", "$or": here},
                                         {"$set": {"status": DEAD_STATUS, **{f"info.{k}": v for k, v in note.items()}}})
                 if found.modified_count:
                     marked.append(r["run_id"])
@@ -220,7 +220,7 @@ def mark_dead_attempts(spec: StoreSpec, key: str, work_dir: Path) -> list[Any]:
         if r["run_key"] != key or r["status"] != "RUNNING":
             continue
         run_dir = Path(spec.results) / str(r["run_id"])
-        info = _read_json(run_dir / "info.json")
+        info = _read_json(run_dir / "info.json")  # written at the first heartbeat; before it, assume ours
         if info.get("checkpoint_dir", str(work_dir)) != str(work_dir):
             continue  # another checkpoint root (e.g. another machine): its lock is not ours to judge
         entry = _read_json(run_dir / "run.json")
