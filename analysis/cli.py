@@ -44,6 +44,9 @@ def _parse_config_filters(items: list[str]) -> dict:
             out[key] = json.loads(value)
         except ValueError:
             out[key] = value
+        if key.startswith("$") or ".$" in key or isinstance(out[key], (dict, list)) or str(out[key]).startswith("$"):
+            raise ValueError(f"--where {item!r}: only plain values are accepted (a number, string, true/false or "
+                             f"null), not MongoDB operators or documents, e.g. --where algo.kl_lambda=0.1")
     return out
 
 

@@ -20,24 +20,27 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from pearl.bounds import (bounded, check_bounds, count, non_negative, non_negative_count, positive, seed_field,
+                          unit)
 from pearl.config import FAMILIES, PROFILES, check_choices  # noqa: F401  (PROFILES re-exported)
 
 METHODS = ("rl2-ppo", "maml-trpo", "promp")
 INNER_LOSSES = ("log_likelihood", "likelihood_ratio")
 _MUJOCO = {f for f in FAMILIES if "point-robot" not in f}
+LOG_STD_RANGE = (math.log(1e-6), 5.0)  # initial log std of the Gaussian policies
 
 
 @dataclass
 class SamplingConfig:
     """What one iteration collects (reference Section 1.3)."""
 
-    meta_batch: int = 40  # tasks per iteration (RL2: trials, one task each)
-    episodes_per_task: int = 20  # MAML/ProMP: episodes per task per sampling phase; RL2: episodes per trial
-    max_path_length: int | None = None  # None: the family's horizon
-    discount: float = 0.99
-    gae_lambda: float = 1.0
+    meta_batch: int = count(40)  # tasks per iteration (RL2: trials, one task each)
+    episodes_per_task: int = count(20)  # MAML/ProMP: episodes per task per sampling phase; RL2: episodes per trial
+    max_path_length: int | None = count(None, optional=True)  # None: the family's horizon
+    discount: float = unit(0.99)
+    gae_lambda: float = unit(1.0)
     normalize_advantages: bool = True  # MAML/ProMP: per task batch; RL2: over the whole batch
-    action_scale: float = 10.0  # env action = clip(a / action_scale, -1, 1): ProMP's [-10, 10] wrapper
+    action_scale: float = positive(10.0)  # env action = clip(a / action_scale, -1, 1): ProMP's [-10, 10] wrapper
     sparse_rewards: bool = False  # adaptation signal (inner step / RL2 reward input) and reported return: sparse
 
 
@@ -45,48 +48,48 @@ class SamplingConfig:
 class MAMLTRPOConfig:
     """MAML-TRPO (reference Section 3.1, ProMP repo ``trpo_maml`` + ``maml_run_mujoco``)."""
 
-    hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])
-    init_log_std: float = 0.0
-    inner_lr: float = 0.1
-    num_inner_steps: int = 1
+    hidden_sizes: list[int] = bounded(default_factory=lambda: [64, 64], lo=1, integer=True, sequence=True)
+    init_log_std: float = bounded(0.0, lo=LOG_STD_RANGE[0], hi=LOG_STD_RANGE[1])
+    inner_lr: float = non_negative(0.1)
+    num_inner_steps: int = count(1)
     inner_loss: str = "log_likelihood"  # original MAML; "likelihood_ratio" = LVC-TRPO
-    max_kl: float = 0.01
-    cg_iters: int = 10
-    cg_damping: float = 1e-5
-    backtrack_ratio: float = 0.8
-    max_backtracks: int = 15
+    max_kl: float = positive(0.01)
+    cg_iters: int = count(10)
+    cg_damping: float = non_negative(1e-5)
+    backtrack_ratio: float = bounded(0.8, lo=0, hi=1, lo_open=True)
+    max_backtracks: int = count(15)
 
 
 @dataclass
 class ProMPConfig:
     """ProMP (reference Section 2, ProMP repo ``pro_mp`` + ``pro-mp_run_mujoco``)."""
 
-    hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])
-    init_log_std: float = 0.0
-    inner_lr: float = 0.1
-    num_inner_steps: int = 1
+    hidden_sizes: list[int] = bounded(default_factory=lambda: [64, 64], lo=1, integer=True, sequence=True)
+    init_log_std: float = bounded(0.0, lo=LOG_STD_RANGE[0], hi=LOG_STD_RANGE[1])
+    inner_lr: float = non_negative(0.1)
+    num_inner_steps: int = count(1)
     inner_loss: str = "likelihood_ratio"  # the LVC estimator
-    outer_lr: float = 1e-3
-    num_promp_steps: int = 5
-    clip_eps: float = 0.3
-    init_inner_kl_penalty: float = 5e-4
+    outer_lr: float = positive(1e-3)
+    num_promp_steps: int = count(5)
+    clip_eps: float = bounded(0.3, lo=0, hi=1, lo_open=True)
+    init_inner_kl_penalty: float = non_negative(5e-4)
     adaptive_inner_kl_penalty: bool = False
-    target_inner_kl: float = 0.01
+    target_inner_kl: float = positive(0.01)
 
 
 @dataclass
 class RL2Config:
     """RL2 with PPO (reference Section 4; GRU as in the RL2 paper and garage)."""
 
-    hidden_size: int = 64
-    init_log_std: float = 0.0
-    lr: float = 1e-3
-    ppo_epochs: int = 5
-    num_minibatches: int = 1  # full batch, one Adam step per epoch (ProMP)
-    clip_eps: float = 0.2
-    vf_coef: float = 0.5
-    entropy_coef: float = 0.0
-    max_grad_norm: float | None = None
+    hidden_size: int = count(64)
+    init_log_std: float = bounded(0.0, lo=LOG_STD_RANGE[0], hi=LOG_STD_RANGE[1])
+    lr: float = positive(1e-3)
+    ppo_epochs: int = count(5)
+    num_minibatches: int = count(1)  # full batch, one Adam step per epoch (ProMP)
+    clip_eps: float = bounded(0.2, lo=0, hi=1, lo_open=True)
+    vf_coef: float = non_negative(0.5)
+    entropy_coef: float = non_negative(0.0)
+    max_grad_norm: float | None = positive(None, optional=True)
     returns_across_episodes: bool = True  # RL2/garage objective; False: per-episode returns (ProMP's code)
 
 
@@ -97,9 +100,9 @@ ALGO_CONFIGS = {"maml-trpo": MAMLTRPOConfig, "promp": ProMPConfig, "rl2-ppo": RL
 class EvalConfig:
     """Meta-test on the held-out test tasks (see ``baselines.trainer``)."""
 
-    eval_every: int = 10  # iterations between evaluations (the last iteration is always evaluated)
-    runs_per_task: int = 20  # MAML/ProMP: episodes per adaptation phase per test task; RL2: trials per test task
-    num_episodes: int | None = None  # RL2: episodes per test trial (None: sampling.episodes_per_task)
+    eval_every: int = count(10)  # iterations between evaluations (the last iteration is always evaluated)
+    runs_per_task: int = count(20)  # MAML/ProMP: episodes per adaptation phase per test task; RL2: trials per test task
+    num_episodes: int | None = count(None, optional=True)  # RL2: episodes per test trial (None: sampling.episodes_per_task)
     deterministic: bool = False  # act with the mean in the measured episodes (MAML: post-update only)
 
 
@@ -108,13 +111,13 @@ class BaselineConfig:
     method: str = "promp"
     family: str = "cheetah-vel"
     profile: str = "paper"
-    seed: int = 0
-    num_threads: int = 1  # torch intra-op threads (0: leave torch's default)
-    num_iterations: int | None = 1000
-    max_env_steps: int | None = None  # meta-training env-step budget
-    max_train_tasks: int | None = None
-    max_test_tasks: int | None = None
-    checkpoint_every: int = 10
+    seed: int = seed_field(0)
+    num_threads: int = non_negative_count(1)  # torch intra-op threads (0: leave torch's default)
+    num_iterations: int | None = count(1000, optional=True)
+    max_env_steps: int | None = count(None, optional=True)  # meta-training env-step budget
+    max_train_tasks: int | None = count(None, optional=True)
+    max_test_tasks: int | None = count(None, optional=True)
+    checkpoint_every: int = count(10)
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     algo: Any = field(default_factory=ProMPConfig)
@@ -264,98 +267,33 @@ def make_config(method: str = "promp", family: str = "cheetah-vel", profile: str
 
 
 # ---- validation --------------------------------------------------------------------------------
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_num(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def validate(cfg: BaselineConfig) -> None:
-    """Raise ValueError for choices or values that cannot run."""
+    """Raise ValueError for choices or values that cannot run (ranges: the fields' ``pearl.bounds``)."""
     check_choices(cfg.method, cfg.family, cfg.profile, METHODS)
     expected = ALGO_CONFIGS[cfg.method]
     if not isinstance(cfg.algo, expected):
         raise ValueError(f"algo config of {cfg.method!r} must be {expected.__name__}, got {type(cfg.algo).__name__}")
+    check_bounds(cfg)
     s, a, e = cfg.sampling, cfg.algo, cfg.eval
-
-    def positive_int(name, v, allow_none=False):
-        if (v is None and allow_none) or (_is_int(v) and v > 0):
-            return
-        raise ValueError(f"{name} must be a positive integer{' or None' if allow_none else ''}, got {v!r}")
-
-    def number(name, v, lo=None, hi=None, lo_open=False, allow_none=False):
-        if v is None and allow_none:
-            return
-        ok = _is_num(v) and (lo is None or (v > lo if lo_open else v >= lo)) and (hi is None or v <= hi)
-        if not ok:
-            rng = f"{'(' if lo_open else '['}{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
-            raise ValueError(f"{name} must be a number in {rng}, got {v!r}")
 
     def boolean(name, v):
         if not isinstance(v, bool):
             raise ValueError(f"{name} must be true or false, got {v!r}")
 
-    positive_int("num_iterations", cfg.num_iterations, allow_none=True)
-    positive_int("max_env_steps", cfg.max_env_steps, allow_none=True)
     if cfg.num_iterations is None and cfg.max_env_steps is None:
         raise ValueError("num_iterations and max_env_steps are both None: the run would never end")
-    positive_int("max_train_tasks", cfg.max_train_tasks, allow_none=True)
-    positive_int("max_test_tasks", cfg.max_test_tasks, allow_none=True)
-    positive_int("checkpoint_every", cfg.checkpoint_every)
-    if not _is_int(cfg.seed):
-        raise ValueError(f"seed must be an int, got {cfg.seed!r}")
-    if not _is_int(cfg.num_threads) or cfg.num_threads < 0:
-        raise ValueError(f"num_threads must be a non-negative integer, got {cfg.num_threads!r}")
     if not isinstance(cfg.env_kwargs, dict):
         raise ValueError(f"env_kwargs must be a dict, got {type(cfg.env_kwargs).__name__}")
-
-    positive_int("sampling.meta_batch", s.meta_batch)
-    positive_int("sampling.episodes_per_task", s.episodes_per_task)
-    positive_int("sampling.max_path_length", s.max_path_length, allow_none=True)
-    number("sampling.discount", s.discount, 0.0, 1.0)
-    number("sampling.gae_lambda", s.gae_lambda, 0.0, 1.0)
-    number("sampling.action_scale", s.action_scale, 0.0, lo_open=True)
     boolean("sampling.normalize_advantages", s.normalize_advantages)
     boolean("sampling.sparse_rewards", s.sparse_rewards)
-
-    number("algo.init_log_std", a.init_log_std, math.log(1e-6), 5.0)
     if cfg.method == "rl2-ppo":
-        positive_int("algo.hidden_size", a.hidden_size)
-        number("algo.lr", a.lr, 0.0, lo_open=True)
-        positive_int("algo.ppo_epochs", a.ppo_epochs)
-        positive_int("algo.num_minibatches", a.num_minibatches)
         if a.num_minibatches > s.meta_batch:
             raise ValueError(f"algo.num_minibatches ({a.num_minibatches}) must be <= sampling.meta_batch "
                              f"({s.meta_batch}): minibatches are made of whole trials")
-        number("algo.clip_eps", a.clip_eps, 0.0, 1.0, lo_open=True)
-        number("algo.vf_coef", a.vf_coef, 0.0)
-        number("algo.entropy_coef", a.entropy_coef, 0.0)
-        number("algo.max_grad_norm", a.max_grad_norm, 0.0, lo_open=True, allow_none=True)
         boolean("algo.returns_across_episodes", a.returns_across_episodes)
-        positive_int("eval.num_episodes", e.num_episodes, allow_none=True)
     else:
-        if not isinstance(a.hidden_sizes, list) or not a.hidden_sizes or not all(
-                _is_int(h) and h > 0 for h in a.hidden_sizes):
-            raise ValueError(f"algo.hidden_sizes must be a non-empty list of positive integers, got {a.hidden_sizes!r}")
-        number("algo.inner_lr", a.inner_lr, 0.0)
-        positive_int("algo.num_inner_steps", a.num_inner_steps)
         if a.inner_loss not in INNER_LOSSES:
             raise ValueError(f"unknown algo.inner_loss {a.inner_loss!r}; valid choices: {', '.join(INNER_LOSSES)}")
-        if cfg.method == "maml-trpo":
-            number("algo.max_kl", a.max_kl, 0.0, lo_open=True)
-            positive_int("algo.cg_iters", a.cg_iters)
-            number("algo.cg_damping", a.cg_damping, 0.0)
-            number("algo.backtrack_ratio", a.backtrack_ratio, 0.0, 1.0, lo_open=True)
-            positive_int("algo.max_backtracks", a.max_backtracks)
-        else:
-            number("algo.outer_lr", a.outer_lr, 0.0, lo_open=True)
-            positive_int("algo.num_promp_steps", a.num_promp_steps)
-            number("algo.clip_eps", a.clip_eps, 0.0, 1.0, lo_open=True)
-            number("algo.init_inner_kl_penalty", a.init_inner_kl_penalty, 0.0)
+        if cfg.method == "promp":
             boolean("algo.adaptive_inner_kl_penalty", a.adaptive_inner_kl_penalty)
-            number("algo.target_inner_kl", a.target_inner_kl, 0.0, lo_open=True)
-    positive_int("eval.eval_every", e.eval_every)
-    positive_int("eval.runs_per_task", e.runs_per_task)
     boolean("eval.deterministic", e.deterministic)

@@ -74,14 +74,16 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 def parse_overrides(items: list[str] | None) -> dict[str, Any]:
     """``["algo.kl_lambda=0.5", "env_kwargs.goal_radius=0.8"]`` -> an overrides dict.
 
-    Values are read as JSON, then as Python literals, else kept as strings.
+    Values are read as JSON, then as Python literals, else kept as strings (each config field then
+    checks its own type and range).
     """
     overrides: dict[str, Any] = {}
     for item in items or []:
         key, sep, raw = item.partition("=")
         key = key.strip()
+        shown = item if len(item) <= 80 else item[:77] + "..."
         if not sep or not key or any(c.isspace() for c in key) or key.startswith(".") or key.endswith("."):
-            raise ValueError(f"malformed override {item!r}: expected KEY=VALUE, e.g. algo.kl_lambda=0.5")
+            raise ValueError(f"malformed override {shown!r}: expected KEY=VALUE, e.g. algo.kl_lambda=0.5")
         value: Any = raw
         for parse in (json.loads, ast.literal_eval):
             try:
@@ -89,6 +91,8 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
                 break
             except (ValueError, SyntaxError):
                 continue
+            except (RecursionError, MemoryError):
+                raise ValueError(f"malformed override {shown!r}: the value is nested too deeply to read") from None
         if key.startswith("env_kwargs."):
             overrides.setdefault("env_kwargs", {})[key[len("env_kwargs."):]] = value
         else:
@@ -112,8 +116,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from benchmarks.registry import get_method
     from benchmarks.runkey import run_key
     from benchmarks.runner import available_cores
-    from benchmarks.store import check_store, completed_runs
-    from benchmarks.worker import BUSY, COMPLETED, INTERRUPTED, lock_owner, run_cell
+    from benchmarks.store import check_store, completed_runs, repair_completed_run
+    from benchmarks.worker import BUSY, COMPLETED, DONE_ELSEWHERE, INTERRUPTED, lock_owner, run_cell
+    from pearl.files import check_not_symlink
 
     method = get_method(args.method)
     typed = method.make_config(args.family, args.profile, parse_overrides(args.set), args.seed)
@@ -122,15 +127,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     store = _store_from_args(args)
     check_store(store)
     work_dir = store.checkpoint_root / key
+    check_not_symlink(work_dir)
+    done = completed_runs(store).get(key)
+    if done is not None:
+        if args.fresh:  # one result per cell: a second COMPLETED run would be averaged in as another seed
+            raise ValueError(f"run {key} is already COMPLETED as run {done} in {store.describe()}; --fresh only "
+                             f"restarts unfinished runs. To run it again, delete run {done} from the store first "
+                             f"(or change --seed or a --set value)")
+        repaired = repair_completed_run(store, key, done)
+        print(f"{key}: already completed as run {done} in {store.describe()}" + (f"; {repaired}" if repaired else ""))
+        return 0
     if args.fresh:
         if lock_owner(work_dir):
             raise ValueError(f"run {key} is running in another process; cannot start it fresh")
-        shutil.rmtree(work_dir, ignore_errors=True)
-    else:
-        done = completed_runs(store).get(key)
-        if done is not None:
-            print(f"{key}: already completed as run {done} in {store.describe()} (--fresh to run it again)")
-            return 0
+        if work_dir.exists():
+            shutil.rmtree(work_dir)
     steps = method.estimate_env_steps(typed)
     print(f"{key}: {args.method} on {args.family} ({args.profile}, seed {args.seed}), about "
           f"{steps['train']:,} meta-training env steps, into {store.describe()}", flush=True)
@@ -149,6 +160,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         tail = f", test return {last:.2f}" if isinstance(last, (int, float)) else ""
         print(f"COMPLETED {where} in {result['seconds']:.1f} s: {summary.get('env_steps', '?')} env steps{tail}; "
               f"checkpoints in {work_dir}")
+        return 0
+    if result["status"] == DONE_ELSEWHERE:
+        print(f"{key}: {result['error']}")
         return 0
     print(f"{result['status']} {where}: {result['error']}", file=sys.stderr)
     return {INTERRUPTED: 130, BUSY: 1}.get(result["status"], 1)
@@ -183,6 +197,16 @@ def _add_store_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it is off anyway when not on a terminal)")
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from benchmarks.matrix import PROFILES
     from benchmarks.registry import known_methods
@@ -194,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("envs", help="list the task families", description=_families_table.__doc__)
     p.add_argument("--rollout", action="store_true",
                    help="also run one random-action episode per family on a few test tasks, in lockstep")
-    p.add_argument("--tasks", type=int, default=4, help="tasks per family for --rollout (default: 4)")
+    p.add_argument("--tasks", type=_positive_int, default=4, help="tasks per family for --rollout (default: 4)")
     p.set_defaults(func=cmd_envs)
 
     p = sub.add_parser("tasks", help="list a family's task parameters")

@@ -31,6 +31,7 @@ from benchmarks.journal import JournalLogger
 from benchmarks.registry import get_method
 from benchmarks.runkey import run_key
 from benchmarks.signals import interrupt_on_signals
+from pearl.files import check_not_symlink, open_nofollow
 
 SETTINGS.CAPTURE_MODE = "sys"  # "fd" loses the last lines of output (sacred#289) and spawns a tee per run
 CHECKPOINTS_ENV = "PEARL_BENCH_CHECKPOINTS"
@@ -134,6 +135,7 @@ def main(_run, _config):
     key = run_key(config)
     work_dir = Path(_run.info.get("checkpoint_dir") or checkpoint_dir_for(config))
     work_dir.mkdir(parents=True, exist_ok=True)
+    check_not_symlink(work_dir)
     existing = _checkpoints(spec, work_dir)
     attempt = _next_attempt(work_dir, _run._id)
     _run.info.update({"run_key": key, "checkpoint_dir": str(work_dir), "attempt": attempt,
@@ -158,8 +160,9 @@ def _checkpoints(spec, work_dir: Path) -> list[Path]:
 
 def _next_attempt(work_dir: Path, run_id: Any) -> int:
     log = work_dir / "attempts.jsonl"
-    previous = log.read_text().count("\n") if log.exists() else 0
-    with log.open("a") as f:
+    with open_nofollow(log, "a") as f:
+        with open_nofollow(log) as earlier:
+            previous = earlier.read().count("\n")
         f.write(json.dumps({"run_id": run_id, "started": time.time()}) + "\n")
     return previous + 1
 

@@ -19,6 +19,8 @@ import os
 from pathlib import Path
 from typing import Callable
 
+from pearl.files import open_nofollow
+
 Sink = Callable[[str, float, int], None]
 
 
@@ -40,7 +42,7 @@ class JournalLogger:
             self.carried = [p for p in self.carried if p[2] < step]
             self._rewrite(self.carried)
             self._replay()
-        with self.path.open("a") as f:
+        with open_nofollow(self.path, "a") as f:
             f.write(_encode(name, value, step) + "\n")
             f.flush()
         self._emit(name, value, step)
@@ -73,7 +75,8 @@ class JournalLogger:
 
     def _rewrite(self, points: list[tuple[str, float, int]]) -> None:
         tmp = self.path.with_suffix(self.path.suffix + ".tmp")
-        with tmp.open("w") as f:
+        tmp.unlink(missing_ok=True)  # a planted symlink is replaced, never written through
+        with open_nofollow(tmp, "w") as f:
             f.writelines(_encode(*p) + "\n" for p in points)
         os.replace(tmp, self.path)
 

@@ -85,6 +85,8 @@ def plan(profile: str = "paper", methods: Sequence[str] | None = None, families:
                 cell.figures += [f for f in figures if f not in cell.figures]
     if not cells:
         raise ValueError("no cell of the paper's matrix matches these filters (use --grid for any combination)")
+    if not grid:
+        _check_all_requested(cells.values(), methods, families, overrides or {})
     by_key: dict[str, Cell] = {}
     out = []
     for cell in cells.values():
@@ -96,6 +98,24 @@ def plan(profile: str = "paper", methods: Sequence[str] | None = None, families:
             by_key[cell.run_key] = cell
         out.append(cell)
     return out
+
+
+def _check_all_requested(cells, methods: Sequence[str] | None, families: Sequence[str] | None,
+                         overrides: dict[str, Any]) -> None:
+    """ValueError when a filter or env kwarg the user asked for would be silently left out of the paper's cells."""
+    cells = list(cells)
+    for kind, given, present in (("method", methods, {c.method for c in cells}),
+                                 ("family", families, {c.family for c in cells})):
+        missing = [name for name in given or () if name not in present]
+        if missing:
+            raise ValueError(f"{kind} {', '.join(map(repr, missing))} has no cell in the paper's matrix together "
+                             f"with the other filters; add --grid to run every combination of --methods x --families")
+    for name, value in (overrides.get("env_kwargs") or {}).items():
+        fixed = sorted({c.env_kwargs[name] for c in cells if name in c.env_kwargs})
+        if fixed:
+            raise ValueError(f"--set env_kwargs.{name}={value!r} conflicts with the paper's cells, which fix {name} "
+                             f"to {', '.join(map(repr, fixed))}; to run {name}={value!r}, add --grid (with --methods "
+                             f"and --families)")
 
 
 def _configure(cell: Cell, profile: str, overrides: dict[str, Any]) -> None:

@@ -59,12 +59,16 @@ class MethodAdapter:
         """Write the latest checkpoint's weights (``model_state``) to ``out_path``; False if none."""
         import torch
 
-        checkpoints = self.checkpoint_files(checkpoint_dir)
-        if not checkpoints:
+        from pearl.checkpoint import load_latest
+        from pearl.files import open_nofollow
+
+        state = load_latest(checkpoint_dir)
+        if state is None:
             return False
-        state = torch.load(checkpoints[-1], map_location="cpu", weights_only=False)
-        torch.save({**self.model_state(state), "config": state["config"], "iteration": state["iteration"],
-                    "env_steps": state["env_steps"]}, out_path)
+        Path(out_path).unlink(missing_ok=True)  # a planted symlink is replaced, never written through
+        with open_nofollow(out_path, "wb") as f:
+            torch.save({**self.model_state(state), "config": state["config"], "iteration": state["iteration"],
+                        "env_steps": state["env_steps"]}, f)
         return True
 
     def model_state(self, checkpoint: dict[str, Any]) -> dict[str, Any]:

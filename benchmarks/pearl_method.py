@@ -49,6 +49,7 @@ class PEARLMethod(MethodAdapter):
         import numpy as np
 
         from pearl.envs import get_family, task_to_jsonable
+        from pearl.files import open_nofollow
 
         found = sorted(Path(checkpoint_dir).glob("eval_paths_*.npz"))
         if not found:
@@ -66,5 +67,6 @@ class PEARLMethod(MethodAdapter):
                     episodes.append(rows.tolist())
             entries.append({"task": task_json, "goal": task_json.get("goal"), "episodes": episodes})
         out = Path(checkpoint_dir) / "eval_paths.json"
-        out.write_text(json.dumps(entries))
+        with open_nofollow(out, "w") as f:
+            f.write(json.dumps(entries))
         return {"eval_paths.json": out, "eval_paths.npz": found[-1]}

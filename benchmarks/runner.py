@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, TextIO
 
 from benchmarks.matrix import Cell
-from benchmarks.store import StoreSpec, check_store, completed_runs
-from benchmarks.worker import BUSY, COMPLETED, FAILED, INTERRUPTED, NOT_STARTED, lock_owner, run_cell
+from benchmarks.store import StoreSpec, check_store, completed_runs, repair_completed_run
+from benchmarks.worker import (BUSY, COMPLETED, DONE_ELSEWHERE, FAILED, INTERRUPTED, NOT_STARTED, lock_owner,
+                               run_cell)
 
 BACKENDS = ("loky", "dask")
 
@@ -66,9 +67,10 @@ class MatrixReport:
             parts.append(f"{c[INTERRUPTED]} interrupted")
         if c[NOT_STARTED]:
             parts.append(f"{c[NOT_STARTED]} not started")
+        elsewhere = {"running elsewhere": c[BUSY], "completed elsewhere meanwhile": c[DONE_ELSEWHERE]}
         skipped = Counter(reason.split(" (")[0] for _, reason in self.skipped) + Counter(
-            {"running elsewhere": c[BUSY]} if c[BUSY] else {})
-        parts.append(f"{len(self.skipped) + c[BUSY]} skipped"
+            {why: n for why, n in elsewhere.items() if n})
+        parts.append(f"{len(self.skipped) + c[BUSY] + c[DONE_ELSEWHERE]} skipped"
                      + (f" ({'; '.join(f'{n} {why}' for why, n in skipped.items())})" if skipped else ""))
         lines = ["summary: " + ", ".join(parts)]
         lines += [f"  FAILED {_label(r)}: {r['error']}" for r in self.results if r["status"] == FAILED]
@@ -160,6 +162,9 @@ def run_matrix(cells: list[Cell], store: StoreSpec, jobs: int = 1, backend: str 
             report.skipped.append((cell, cell.skip_reason))
         elif cell.run_key in done_keys:
             report.skipped.append((cell, f"completed earlier (run {done_keys[cell.run_key]})"))
+            repaired = repair_completed_run(store, cell.run_key, done_keys[cell.run_key])
+            if repaired:
+                print(f"pearl-bench: {cell.label}: {repaired}", file=out, flush=True)
         else:
             todo.append(cell)
     for cell, reason in report.skipped:
@@ -168,6 +173,11 @@ def run_matrix(cells: list[Cell], store: StoreSpec, jobs: int = 1, backend: str 
         print(report.summary(), file=out, flush=True)
         return report
 
+    if jobs > len(todo):
+        jobs = len(todo)  # more workers than runs would only start idle processes
+    if backend == "loky" and jobs > available_cores():
+        print(f"pearl-bench: warning: {jobs} jobs on {available_cores()} core(s): runs will compete for the CPU",
+              file=sys.stderr, flush=True)
     stop_file = store.checkpoint_root / f".stop-{uuid.uuid4().hex[:12]}"
     threads = max(1, available_cores() // jobs) if backend == "loky" else 1
     requests = [{"config": c.config, "store": store.to_dict(), "max_threads": threads, "stop_file": str(stop_file),

@@ -17,24 +17,28 @@ import fcntl
 import json
 import os
 import socket
+import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator
 
 from benchmarks.runkey import run_key
 from benchmarks.signals import interrupt_on_signals
-from benchmarks.store import StoreSpec, make_observers
+from benchmarks.store import DEAD_STATUS, StoreSpec, completed_runs, make_observers, mark_dead_attempts
+from pearl.files import check_not_symlink, fd_nofollow
 
 LOCK_NAME = ".lock"
 COMPLETED, FAILED, INTERRUPTED = "COMPLETED", "FAILED", "INTERRUPTED"
 NOT_STARTED, BUSY = "NOT_STARTED", "BUSY"
+DONE_ELSEWHERE = "DONE_ELSEWHERE"  # completed by another process while this one waited for the cell
 
 
 @contextlib.contextmanager
 def cell_lock(work_dir: Path) -> Iterator[dict[str, Any] | None]:
     """Hold the cell's lock; yields None when another live process holds it (then yields its owner)."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(work_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    check_not_symlink(work_dir)
+    fd = fd_nofollow(work_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -51,9 +55,9 @@ def cell_lock(work_dir: Path) -> Iterator[dict[str, Any] | None]:
 def lock_owner(work_dir: Path) -> dict[str, Any] | None:
     """``{"pid", "host"}`` of the live process that holds the cell's lock, else None."""
     path = work_dir / LOCK_NAME
-    if not path.exists():
+    if not path.exists() or path.is_symlink() or work_dir.is_symlink():
         return None
-    fd = os.open(path, os.O_RDONLY)
+    fd = fd_nofollow(path, os.O_RDONLY)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -99,32 +103,52 @@ def run_cell(request: dict[str, Any]) -> dict[str, Any]:
     store = StoreSpec.from_dict(request["store"])
     work_dir = store.checkpoint_root / out["run_key"]
 
+    try:
+        with cell_lock(work_dir) as held:
+            return _run_locked(held, out, config, store, work_dir, request, start)
+    except (OSError, ValueError) as err:  # a symlinked run directory or lock file
+        return {**out, "status": FAILED, "seconds": time.time() - start, "error": _one_line(err)}
+
+
+def _run_locked(held: dict[str, Any] | None, out: dict[str, Any], config: dict[str, Any], store: StoreSpec,
+                work_dir: Path, request: dict[str, Any], start: float) -> dict[str, Any]:
+    """``run_cell`` once the cell's lock is tried (``held`` is None when another process has it)."""
+    stop_file = request.get("stop_file")
+
     def on_signal(signum: int) -> None:
         if stop_file:
             Path(stop_file).touch()
 
-    with cell_lock(work_dir) as held:
-        if held is None:
-            owner = lock_owner(work_dir) or {}
-            return {**out, "status": BUSY, "seconds": time.time() - start,
-                    "error": f"already running in process {owner.get('pid', '?')} on {owner.get('host', '?')}"}
-        from benchmarks import experiment
+    if held is None:
+        owner = lock_owner(work_dir) or {}
+        return {**out, "status": BUSY, "seconds": time.time() - start,
+                "error": f"already running in process {owner.get('pid', '?')} on {owner.get('host', '?')}"}
+    dead = mark_dead_attempts(store, out["run_key"], work_dir)
+    if dead:
+        print(f"pearl-bench: marked run(s) {', '.join(map(str, dead))} of {out['run_key']} {DEAD_STATUS}: "
+              f"RUNNING in the store but killed without reporting their end", file=sys.stderr, flush=True)
+    # the store is read again under the lock: the cell may have finished while this process waited
+    done = completed_runs(store).get(out["run_key"])
+    if done is not None:
+        return {**out, "status": DONE_ELSEWHERE, "run_id": done, "seconds": time.time() - start,
+                "error": f"completed by another process as run {done} meanwhile; not run again"}
+    from benchmarks import experiment
 
-        experiment.LAST_RUN_ID = None
-        options = {"--loglevel": "WARNING", **(request.get("sacred_options") or {})}
-        try:
-            experiment.ex.observers = make_observers(store)
-            with interrupt_on_signals(on_signal, stop_file=stop_file):
-                run = experiment.ex.run(config_updates=config, info={"checkpoint_dir": str(work_dir)},
-                                        options=options)
-            out.update(status=COMPLETED, run_id=run._id, result=run.result)
-        except KeyboardInterrupt:
-            on_signal(0)
-            out.update(status=INTERRUPTED, run_id=experiment.LAST_RUN_ID,
-                       error="interrupted; resumes from its last checkpoint on the next run")
-        except Exception as err:  # noqa: BLE001 - reported, the matrix goes on
-            out.update(status=FAILED, run_id=experiment.LAST_RUN_ID, error=_one_line(err))
-        finally:
-            experiment.ex.observers = []
+    experiment.LAST_RUN_ID = None
+    options = {"--loglevel": "WARNING", **(request.get("sacred_options") or {})}
+    try:
+        experiment.ex.observers = make_observers(store)
+        with interrupt_on_signals(on_signal, stop_file=stop_file):
+            run = experiment.ex.run(config_updates=config, info={"checkpoint_dir": str(work_dir)},
+                                    options=options)
+        out.update(status=COMPLETED, run_id=run._id, result=run.result)
+    except KeyboardInterrupt:
+        on_signal(0)
+        out.update(status=INTERRUPTED, run_id=experiment.LAST_RUN_ID,
+                   error="interrupted; resumes from its last checkpoint on the next run")
+    except Exception as err:  # noqa: BLE001 - reported, the matrix goes on
+        out.update(status=FAILED, run_id=experiment.LAST_RUN_ID, error=_one_line(err))
+    finally:
+        experiment.ex.observers = []
     out["seconds"] = time.time() - start
     return out

@@ -3,16 +3,35 @@
 A checkpoint is one ``torch.save``d dict named ``checkpoint_<completed iterations>.pt``; it
 holds the trainer's whole state (networks, optimisers, buffers, RNG states, counters) and the
 config it was written with, so a resume with an incompatible config is refused.
+
+Checkpoints are read with ``torch.load(weights_only=True)``: besides tensors and plain Python
+containers, only numpy arrays, dtypes and scalars may be in them (``SAFE_GLOBALS``), so a file
+planted in a shared checkpoint directory cannot run code. A checkpoint that does not load (e.g.
+truncated by a full disk) is skipped with a message naming it and the reason, and the newest one
+that loads is used instead.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
 import torch
+
+from pearl.files import open_nofollow
+
+try:  # numpy >= 2
+    from numpy._core.multiarray import _reconstruct, scalar
+except ImportError:  # pragma: no cover - numpy 1.x
+    from numpy.core.multiarray import _reconstruct, scalar
+
+#: what a checkpoint may hold besides tensors and plain containers: numpy arrays, dtypes and scalars
+SAFE_GLOBALS = [_reconstruct, scalar, np.ndarray, np.dtype,
+                *{type(np.dtype(c)) for c in "?bhilqBHILQefdgFDGUS"}]
 
 CHECKPOINT_RE = re.compile(r"^checkpoint_(\d{6})\.pt$")
 
@@ -32,17 +51,38 @@ def save_checkpoint(state: dict[str, Any], directory: str | os.PathLike, iterati
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"checkpoint_{iteration:06d}.pt"
     tmp = path.with_suffix(".pt.tmp")
-    torch.save(state, tmp)
+    tmp.unlink(missing_ok=True)  # a planted symlink is replaced, never written through
+    with open_nofollow(tmp, "wb") as f:
+        torch.save(state, f)
     os.replace(tmp, path)
     for old in list_checkpoints(directory)[:-keep]:
         old.unlink(missing_ok=True)
     return path
 
 
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """One checkpoint's state, read without running code from the file (see the module docstring)."""
+    with torch.serialization.safe_globals(SAFE_GLOBALS):
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def load_latest(directory: str | os.PathLike | None) -> dict[str, Any] | None:
-    """The newest checkpoint's state, or None when there is none."""
+    """The newest checkpoint that loads, or None when there is none; each one skipped is reported on
+    stderr with the reason. ValueError when there are checkpoints but none loads."""
     checkpoints = list_checkpoints(directory) if directory is not None else []
-    return torch.load(checkpoints[-1], weights_only=False) if checkpoints else None
+    skipped = []
+    for path in reversed(checkpoints):
+        try:
+            return load_checkpoint(path)
+        except Exception as err:  # noqa: BLE001 - any unreadable file: fall back to an older one
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            skipped.append(f"{path} ({type(err).__name__}: {reason})")
+            print(f"pearl: skipping checkpoint {path}: it does not load ({type(err).__name__}: {reason})",
+                  file=sys.stderr, flush=True)
+    if skipped:
+        raise ValueError(f"no checkpoint in {directory} loads: {'; '.join(skipped)}; "
+                         f"remove them (or train with --fresh) to start over")
+    return None
 
 
 def check_resumable(saved: dict, current: dict, allowed_changes: Iterable[str]) -> None:

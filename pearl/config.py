@@ -22,9 +22,11 @@ pearl-deterministic    mean, no KL         recent (enc buffer)   transitions
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any
+
+from pearl.bounds import (check_bounds, count, non_negative, non_negative_count, positive, seed_field,
+                          unit)
 
 METHODS = (
     "pearl",
@@ -60,41 +62,41 @@ def check_choices(method: str, family: str, profile: str, methods=METHODS) -> No
 class AlgoConfig:
     """Algorithm 1 budgets and SAC hyperparameters (reference Section 1.1 defaults)."""
 
-    num_iterations: int = 500
-    num_initial_steps: int = 2000  # per train task, z ~ prior, iteration 0 only
-    num_tasks_sample: int = 5  # tasks that get fresh data each iteration
-    num_steps_prior: int = 400  # z ~ prior -> RL and context buffers
-    num_steps_posterior: int = 0  # z ~ posterior -> RL and context buffers
-    num_extra_rl_steps_posterior: int = 400  # z ~ posterior -> RL buffer only
-    num_train_steps_per_itr: int = 2000
-    meta_batch: int = 16  # tasks per gradient step (with replacement)
-    batch_size: int = 256  # RL transitions per task
-    embedding_batch_size: int = 64  # context transitions per task
-    max_path_length: int | None = None  # None: the family's horizon
-    discount: float = 0.99
-    soft_target_tau: float = 0.005
-    policy_lr: float = 3e-4
-    qf_lr: float = 3e-4
-    vf_lr: float = 3e-4
-    context_lr: float = 3e-4
-    reward_scale: float = 5.0
+    num_iterations: int = count(500)
+    num_initial_steps: int = non_negative_count(2000)  # per train task, z ~ prior, iteration 0 only
+    num_tasks_sample: int = count(5)  # tasks that get fresh data each iteration
+    num_steps_prior: int = non_negative_count(400)  # z ~ prior -> RL and context buffers
+    num_steps_posterior: int = non_negative_count(0)  # z ~ posterior -> RL and context buffers
+    num_extra_rl_steps_posterior: int = non_negative_count(400)  # z ~ posterior -> RL buffer only
+    num_train_steps_per_itr: int = count(2000)
+    meta_batch: int = count(16)  # tasks per gradient step (with replacement)
+    batch_size: int = count(256)  # RL transitions per task
+    embedding_batch_size: int = count(64)  # context transitions per task
+    max_path_length: int | None = count(None, optional=True)  # None: the family's horizon
+    discount: float = unit(0.99)
+    soft_target_tau: float = unit(0.005)
+    policy_lr: float = positive(3e-4)
+    qf_lr: float = positive(3e-4)
+    vf_lr: float = positive(3e-4)
+    context_lr: float = positive(3e-4)
+    reward_scale: float = positive(5.0)
     sparse_rewards: bool = False  # context (and reported return) uses info['sparse_reward']
-    kl_lambda: float = 0.1
+    kl_lambda: float = non_negative(0.1)
     use_next_obs_in_context: bool = False
-    policy_mean_reg_weight: float = 1e-3
-    policy_std_reg_weight: float = 1e-3
-    replay_buffer_size: int = 1_000_000  # per task, per buffer (FIFO)
+    policy_mean_reg_weight: float = non_negative(1e-3)
+    policy_std_reg_weight: float = non_negative(1e-3)
+    replay_buffer_size: int = count(1_000_000)  # per task, per buffer (FIFO)
 
 
 @dataclass
 class NetConfig:
     """Network sizes (reference Section 2.1)."""
 
-    latent_size: int = 5
-    net_size: int = 300  # hidden width of Q1, Q2, V, policy
-    num_hidden_layers: int = 3
-    encoder_hidden: int = 200  # hidden width of the context encoder MLP (and the GRU)
-    encoder_hidden_layers: int = 3
+    latent_size: int = count(5)
+    net_size: int = count(300)  # hidden width of Q1, Q2, V, policy
+    num_hidden_layers: int = count(3)
+    encoder_hidden: int = count(200)  # hidden width of the context encoder MLP (and the GRU)
+    encoder_hidden_layers: int = count(3)
     precision: str = "float32"  # "bfloat16": autocast the hidden layers in gradient steps (speed option)
 
 
@@ -102,10 +104,10 @@ class NetConfig:
 class EvalConfig:
     """Meta-test protocol (Algorithm 2, reference Section 3.1)."""
 
-    num_evals: int = 2  # independent adaptation runs per test task
-    num_steps_per_eval: int = 600  # transitions per run
-    num_exp_traj_eval: int = 1  # episodes with z ~ prior before posterior sampling
-    eval_every: int = 1  # iterations between evaluations (the last iteration is always evaluated)
+    num_evals: int = count(2)  # independent adaptation runs per test task
+    num_steps_per_eval: int = count(600)  # transitions per run
+    num_exp_traj_eval: int = non_negative_count(1)  # episodes with z ~ prior before posterior sampling
+    eval_every: int = count(1)  # iterations between evaluations (the last iteration is always evaluated)
     deterministic: bool = True
     record_paths: bool = False  # keep evaluation observations (positions for point robots)
 
@@ -115,11 +117,11 @@ class PEARLConfig:
     method: str = "pearl"
     family: str = "cheetah-vel"
     profile: str = "paper"
-    seed: int = 0
-    num_threads: int = 1  # torch intra-op threads (0: leave torch's default)
-    max_train_tasks: int | None = None  # use only the first k train tasks (None: all)
-    max_test_tasks: int | None = None
-    checkpoint_every: int = 10  # iterations between checkpoints (the last iteration always saves)
+    seed: int = seed_field(0)
+    num_threads: int = non_negative_count(1)  # torch intra-op threads (0: leave torch's default)
+    max_train_tasks: int | None = count(None, optional=True)  # use only the first k train tasks (None: all)
+    max_test_tasks: int | None = count(None, optional=True)
+    checkpoint_every: int = count(10)  # iterations between checkpoints (the last iteration always saves)
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     algo: AlgoConfig = field(default_factory=AlgoConfig)
     net: NetConfig = field(default_factory=NetConfig)
@@ -330,31 +332,9 @@ def make_config(method: str = "pearl", family: str = "cheetah-vel", profile: str
 
 
 def validate(cfg: PEARLConfig) -> None:
-    """Raise ValueError for choices or values that cannot run."""
+    """Raise ValueError for choices or values that cannot run (ranges: the fields' ``pearl.bounds``)."""
     check_choices(cfg.method, cfg.family, cfg.profile)
-    positive = {
-        "algo.num_iterations": cfg.algo.num_iterations,
-        "algo.num_train_steps_per_itr": cfg.algo.num_train_steps_per_itr,
-        "algo.meta_batch": cfg.algo.meta_batch,
-        "algo.batch_size": cfg.algo.batch_size,
-        "algo.embedding_batch_size": cfg.algo.embedding_batch_size,
-        "algo.num_tasks_sample": cfg.algo.num_tasks_sample,
-        "algo.replay_buffer_size": cfg.algo.replay_buffer_size,
-        "net.latent_size": cfg.net.latent_size,
-        "net.net_size": cfg.net.net_size,
-        "net.encoder_hidden": cfg.net.encoder_hidden,
-        "eval.num_evals": cfg.eval.num_evals,
-        "eval.num_steps_per_eval": cfg.eval.num_steps_per_eval,
-        "eval.eval_every": cfg.eval.eval_every,
-        "checkpoint_every": cfg.checkpoint_every,
-    }
-    for name, value in positive.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    for name in ("num_initial_steps", "num_steps_prior", "num_steps_posterior", "num_extra_rl_steps_posterior"):
-        value = getattr(cfg.algo, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"algo.{name} must be a non-negative integer, got {value!r}")
+    check_bounds(cfg)
     if cfg.algo.num_initial_steps == 0:
         raise ValueError("algo.num_initial_steps must be > 0: the first gradient step needs data in every buffer")
     if cfg.algo.num_steps_prior + cfg.algo.num_steps_posterior == 0 and cfg.context_source == "recent":
@@ -362,26 +342,7 @@ def validate(cfg: PEARLConfig) -> None:
     if cfg.algo.num_steps_prior + cfg.algo.num_steps_posterior + cfg.algo.num_extra_rl_steps_posterior == 0:
         raise ValueError("num_steps_prior + num_steps_posterior + num_extra_rl_steps_posterior must be > 0: "
                          "metrics are logged against env steps, which must grow every iteration")
-    if cfg.algo.max_path_length is not None and (not isinstance(cfg.algo.max_path_length, int)
-                                                 or cfg.algo.max_path_length <= 0):
-        raise ValueError(f"algo.max_path_length must be a positive integer or None, got {cfg.algo.max_path_length!r}")
-    for name in ("discount", "soft_target_tau"):
-        value = getattr(cfg.algo, name)
-        if not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
-            raise ValueError(f"algo.{name} must be in [0, 1], got {value!r}")
-    for name in ("policy_lr", "qf_lr", "vf_lr", "context_lr"):
-        value = getattr(cfg.algo, name)
-        if not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
-            raise ValueError(f"algo.{name} must be a positive number, got {value!r}")
     if cfg.net.precision not in PRECISIONS:
         raise ValueError(f"unknown net.precision {cfg.net.precision!r}; valid choices: {', '.join(PRECISIONS)}")
-    if cfg.eval.num_exp_traj_eval < 0:
-        raise ValueError(f"eval.num_exp_traj_eval must be >= 0, got {cfg.eval.num_exp_traj_eval!r}")
-    for name in ("max_train_tasks", "max_test_tasks"):
-        value = getattr(cfg, name)
-        if value is not None and (not isinstance(value, int) or value <= 0):
-            raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
     if not isinstance(cfg.env_kwargs, dict):
         raise ValueError(f"env_kwargs must be a dict, got {type(cfg.env_kwargs).__name__}")
-    if not isinstance(cfg.seed, int):
-        raise ValueError(f"seed must be an int, got {cfg.seed!r}")

@@ -29,6 +29,7 @@ from pearl.buffers import BatchSampler, Layout, MultiTaskReplayBuffer
 from pearl.config import PEARLConfig, validate
 from pearl.envs import TaskVectorEnv, get_family
 from pearl.evaluation import EvalResult, evaluate_online
+from pearl.files import open_nofollow
 from pearl.logger import ADAPTATION_PREFIX, ENV_STEPS_METRIC, ITERATION_METRIC, RETURN_METRIC, Logger, MemoryLogger
 from pearl.sac import LOSS_NAMES, PEARLAgent, PEARLLearner
 from pearl.sampler import Collector, env_rng_state, set_env_rng_state
@@ -179,7 +180,8 @@ class PEARLTrainer:
 
 def save_eval_paths(result: EvalResult, path: Path) -> None:
     """Evaluation trajectories (observations = positions for the point robots) for exploration plots."""
-    np.savez_compressed(path, paths=result.paths, path_lengths=result.path_lengths, returns=result.returns)
+    with open_nofollow(path, "wb") as f:
+        np.savez_compressed(f, paths=result.paths, path_lengths=result.path_lengths, returns=result.returns)
 
 
 def train(config: PEARLConfig, logger: Logger | None = None, checkpoint_dir: str | os.PathLike | None = None,

@@ -119,3 +119,19 @@ def test_real_mongodb_server(tmp_path, capsys):
         assert "2 skipped (2 completed earlier)" in capsys.readouterr().out
     finally:
         client.drop_database(db_name)
+
+
+def test_an_attempt_killed_while_running_is_marked_dead_in_mongodb(tmp_path, fake_mongo, capsys):
+    """Issue 14: the next run of the cell marks a RUNNING attempt that lost its process."""
+    from benchmarks.matrix import plan
+
+    argv = CELLS + ["--mongo", FAKE_URL, "--db", "bench", "--checkpoints", str(tmp_path / "ckpt"),
+                    "--set", "num_iterations=1", "--grid"]
+    (cell,) = plan("smoke", ["pearl"], ["sparse-point-robot"], [0], {"num_iterations": 1}, grid=True)
+    runs = fake_mongo["bench"].runs
+    runs.insert_one({"_id": 7, "status": "RUNNING", "config": cell.config})  # killed before its first heartbeat
+    runs.insert_one({"_id": 8, "status": "RUNNING", "config": cell.config,  # a live run of another checkpoint root
+                     "info": {"checkpoint_dir": "/elsewhere/" + cell.run_key}})
+    assert main(argv) == 0
+    assert "marked run(s) 7" in capsys.readouterr().err
+    assert {r["_id"]: r["status"] for r in runs.find()} == {7: "PROBABLY_DEAD", 8: "RUNNING", 9: "COMPLETED"}

@@ -122,16 +122,21 @@ def make_env(family: str, task: Task | None = None, **kwargs) -> gym.Env:
     return gym.make(spec.env_id, task=task, **{**spec.env_kwargs, **kwargs})
 
 
+def _env_class(family: str) -> type:
+    module_name, _, class_name = get_family(family).entry_point.partition(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
 def family_env_defaults(family: str) -> dict[str, Any]:
     """Keyword arguments of the family's env constructor (besides ``task``) with their defaults."""
-    module_name, _, class_name = get_family(family).entry_point.partition(":")
-    klass = getattr(importlib.import_module(module_name), class_name)
+    klass = _env_class(family)
     return {p.name: p.default for p in inspect.signature(klass.__init__).parameters.values()
             if p.name not in ("self", "task") and p.default is not inspect.Parameter.empty}
 
 
 def resolve_env_kwargs(family: str, env_kwargs: dict[str, Any] | None) -> dict[str, Any]:
-    """The family's env defaults updated with ``env_kwargs``; unknown keys are a ValueError."""
+    """The family's env defaults updated with ``env_kwargs``; unknown keys and values outside the env
+    class's ``KWARG_BOUNDS`` are a ValueError."""
     env_kwargs = env_kwargs or {}
     if not isinstance(env_kwargs, dict):
         raise ValueError(f"env_kwargs must be a dict, got {env_kwargs!r}")
@@ -139,4 +144,7 @@ def resolve_env_kwargs(family: str, env_kwargs: dict[str, Any] | None) -> dict[s
     unknown = sorted(set(env_kwargs) - set(defaults))
     if unknown:
         raise ValueError(f"unknown env kwarg(s) {unknown} for family {family!r}; valid: {', '.join(defaults) or 'none'}")
+    for name, bounds in getattr(_env_class(family), "KWARG_BOUNDS", {}).items():
+        if name in env_kwargs:
+            bounds.check(f"env_kwargs.{name}", env_kwargs[name])
     return {**defaults, **env_kwargs}

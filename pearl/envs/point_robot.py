@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from pearl.bounds import Bounds
 from pearl.envs.base import MetaEnv, Task
 
 
@@ -44,10 +45,10 @@ class SparsePointRobotEnv(PointRobotEnv):
     """
 
     family_name = "sparse-point-robot"
+    KWARG_BOUNDS = {"goal_radius": Bounds(lo=0, lo_open=True)}
 
     def __init__(self, task: Task | None = None, goal_radius: float = 0.2):
-        if not goal_radius > 0:
-            raise ValueError(f"goal_radius must be positive, got {goal_radius!r}")
+        self.KWARG_BOUNDS["goal_radius"].check("goal_radius", goal_radius)
         self.goal_radius = float(goal_radius)
         super().__init__(task=task)
 
