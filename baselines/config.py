@@ -110,6 +110,7 @@ class BaselineConfig:
     profile: str = "paper"
     seed: int = 0
     num_threads: int = 1  # torch intra-op threads (0: leave torch's default)
+    device: str = "cpu"  # cpu | cuda | auto, of the networks and updates (pearl.hardware; not in the run key)
     num_iterations: int | None = 1000
     max_env_steps: int | None = None  # meta-training env-step budget
     max_train_tasks: int | None = None
@@ -307,6 +308,9 @@ def validate(cfg: BaselineConfig) -> None:
         raise ValueError(f"num_threads must be a non-negative integer, got {cfg.num_threads!r}")
     if not isinstance(cfg.env_kwargs, dict):
         raise ValueError(f"env_kwargs must be a dict, got {type(cfg.env_kwargs).__name__}")
+    from pearl.hardware import check_device  # torch, on first use
+
+    check_device(cfg.device)
 
     positive_int("sampling.meta_batch", s.meta_batch)
     positive_int("sampling.episodes_per_task", s.episodes_per_task)

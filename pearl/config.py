@@ -45,7 +45,6 @@ FAMILIES = (
     "sparse-point-robot",
 )
 PROFILES = ("smoke", "quick", "paper")
-PRECISIONS = ("float32", "bfloat16")  # of the hidden layers in gradient steps (pearl.sac.PEARLLearner)
 
 
 def check_choices(method: str, family: str, profile: str, methods=METHODS) -> None:
@@ -95,7 +94,7 @@ class NetConfig:
     num_hidden_layers: int = 3
     encoder_hidden: int = 200  # hidden width of the context encoder MLP (and the GRU)
     encoder_hidden_layers: int = 3
-    precision: str = "float32"  # "bfloat16": autocast the hidden layers in gradient steps (speed option)
+    precision: str = "float32"  # "bfloat16": autocast the hidden layers in gradient steps; "auto" (pearl.hardware)
 
 
 @dataclass
@@ -117,6 +116,7 @@ class PEARLConfig:
     profile: str = "paper"
     seed: int = 0
     num_threads: int = 1  # torch intra-op threads (0: leave torch's default)
+    device: str = "cpu"  # cpu | cuda | auto, of networks and gradient steps (pearl.hardware; not in the run key)
     max_train_tasks: int | None = None  # use only the first k train tasks (None: all)
     max_test_tasks: int | None = None
     checkpoint_every: int = 10  # iterations between checkpoints (the last iteration always saves)
@@ -311,6 +311,9 @@ def make_config(method: str = "pearl", family: str = "cheetah-vel", profile: str
             raise ValueError(f"unknown override key {key!r}; valid keys: {', '.join(valid)}")
         _apply(cfg, keys[name], {name: value})
     validate(cfg)
+    from pearl.hardware import resolve_precision  # torch, on first use
+
+    cfg.net.precision = resolve_precision(cfg.net.precision, cfg.device)  # the run key records the resolved one
     return cfg
 
 
@@ -358,8 +361,10 @@ def validate(cfg: PEARLConfig) -> None:
         value = getattr(cfg.algo, name)
         if not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
             raise ValueError(f"algo.{name} must be a positive number, got {value!r}")
-    if cfg.net.precision not in PRECISIONS:
-        raise ValueError(f"unknown net.precision {cfg.net.precision!r}; valid choices: {', '.join(PRECISIONS)}")
+    from pearl.hardware import check_device, check_precision  # torch, on first use
+
+    check_device(cfg.device)
+    check_precision(cfg.net.precision, cfg.device)
     if cfg.eval.num_exp_traj_eval < 0:
         raise ValueError(f"eval.num_exp_traj_eval must be >= 0, got {cfg.eval.num_exp_traj_eval!r}")
     for name in ("max_train_tasks", "max_test_tasks"):

@@ -48,6 +48,9 @@ class Posterior:
     def detach(self) -> "Posterior":
         return Posterior(self.mean.detach(), None if self.var is None else self.var.detach())
 
+    def to(self, device) -> "Posterior":
+        return Posterior(self.mean.to(device), None if self.var is None else self.var.to(device))
+
     def __getitem__(self, index) -> "Posterior":
         return Posterior(self.mean[index], None if self.var is None else self.var[index])
 
