@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from benchmarks.method_adapter import MethodAdapter
@@ -39,3 +40,35 @@ class BaselineMethod(MethodAdapter):
         else:
             per_eval = n_test * e.runs_per_task * config.phases()
         return {"train": int(train_steps), "eval": int(n_evals * per_eval * config.horizon())}
+
+    def calibrate(self, config, seconds: float) -> dict[str, float]:
+        """Seconds per env step of whole training iterations (sampling, adaptation, update) at this
+        config's network sizes on this machine, on at most 2 tasks per iteration (``benchmarks.estimate``)."""
+        import copy
+
+        from baselines.trainer import BaselineTrainer
+        from benchmarks.estimate import timed_repeats
+        from pearl.logger import MemoryLogger
+
+        small = copy.deepcopy(config)
+        small.sampling.meta_batch = min(2, small.sampling.meta_batch)
+        small.max_test_tasks, small.eval.eval_every = 1, 10**9
+        if small.method == "rl2-ppo":
+            small.algo.num_minibatches = min(small.algo.num_minibatches, small.sampling.meta_batch)
+        small.num_iterations, small.max_env_steps = 10**9, None
+        start = time.perf_counter()
+        trainer = BaselineTrainer(small)
+        setup_s = time.perf_counter() - start
+        try:
+            def iteration() -> int:
+                before = trainer.env_steps
+                trainer.run_iteration(MemoryLogger())
+                return trainer.env_steps - before
+            per_iteration_s, steps = timed_repeats(iteration, seconds, min_calls=1)
+        finally:
+            trainer.close()
+        return {"setup_s": setup_s, "env_step_s": per_iteration_s * len(steps) / sum(steps)}
+
+    def estimate_seconds(self, config, costs: dict[str, float]) -> float:
+        steps = self.estimate_env_steps(config)
+        return costs["setup_s"] + (steps["train"] + steps["eval"]) * costs["env_step_s"]

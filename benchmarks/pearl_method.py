@@ -5,6 +5,7 @@ Imported only when a PEARL method is used; the shared parts are in ``benchmarks.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,37 @@ class PEARLMethod(MethodAdapter):
                       if (it + 1) % e.eval_every == 0 or it == a.num_iterations - 1)
         eval_steps = n_evals * n_test * e.num_evals * e.num_steps_per_eval
         return {"train": int(train_steps), "eval": int(eval_steps)}
+
+    def calibrate(self, config, seconds: float) -> dict[str, float]:
+        """Seconds per env step (collection, policy in the loop) and per gradient step at this config's
+        sizes on this machine, and the trainer's set-up: the real trainer on 4 train tasks, one initial
+        episode each, then gradient steps for ``seconds`` (``benchmarks.estimate``)."""
+        import copy
+
+        from benchmarks.estimate import timed_repeats
+        from pearl.trainer import PEARLTrainer
+
+        small = copy.deepcopy(config)
+        small.max_train_tasks, small.max_test_tasks = 4, 1
+        start = time.perf_counter()
+        trainer = PEARLTrainer(small)
+        setup_s = time.perf_counter() - start
+        try:
+            start = time.perf_counter()
+            steps = trainer.collector.collect_initial(trainer.horizon, trainer.rng)
+            env_step_s = (time.perf_counter() - start) / steps
+            a, rng = small.algo, trainer.rng
+            grad_step_s, _ = timed_repeats(lambda: trainer.learner.update(
+                trainer.sampler.sample(rng.integers(0, len(trainer.train_tasks), a.meta_batch), rng)), seconds)
+        finally:
+            trainer.close()
+        return {"setup_s": setup_s, "env_step_s": env_step_s, "grad_step_s": grad_step_s}
+
+    def estimate_seconds(self, config, costs: dict[str, float]) -> float:
+        steps = self.estimate_env_steps(config)
+        grad_steps = config.algo.num_iterations * config.algo.num_train_steps_per_itr
+        return (costs["setup_s"] + grad_steps * costs["grad_step_s"]
+                + (steps["train"] + steps["eval"]) * costs["env_step_s"])
 
     def extra_artifacts(self, checkpoint_dir: str, config) -> dict[str, Path]:
         """The latest evaluation trajectories: the trainer's ``.npz`` and ``eval_paths.json`` made from it.
