@@ -59,7 +59,7 @@ class MetaGradientAlgorithm:
         rollouts = []
         for k in range(a.num_inner_steps + 1):
             last = k == a.num_inner_steps
-            ro = sample_meta_batch(venv, self.policy, {k: v.cpu() for k, v in params.items()}, runs, s.action_scale,
+            ro = sample_meta_batch(venv, self.policy, {name: p.cpu() for name, p in params.items()}, runs, s.action_scale,
                                    deterministic=deterministic_last and last)
             rollouts.append(ro)
             # the adaptation signal is the sparse reward where the family has one; the outer objective is dense
