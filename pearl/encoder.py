@@ -128,7 +128,7 @@ class RecurrentEncoder(ContextEncoder):
             last = out[:, -1]
         else:
             length = mask.long().sum(-1).clamp(min=1)
-            last = out[torch.arange(out.shape[0]), length - 1]
+            last = out[torch.arange(out.shape[0], device=out.device), length - 1]
         params = output_layer(self.head, last)
         mu, raw = params[..., : self.latent_dim], params[..., self.latent_dim :]
         return Posterior(mu, F.softplus(raw).clamp(min=VAR_MIN))

@@ -106,7 +106,7 @@ class PEARLTrainer:
                                                        a.num_extra_rl_steps_posterior, self.rng)
         t1 = time.perf_counter()
 
-        loss_sum = torch.zeros(len(LOSS_NAMES))
+        loss_sum = torch.zeros(len(LOSS_NAMES), device=self.agent.device)
         for k in range(a.num_train_steps_per_itr):
             tasks = self.rng.integers(0, len(self.train_tasks), size=a.meta_batch)
             batch = self.sampler.sample(tasks, self.rng)
