@@ -42,8 +42,22 @@ class BaselineMethod(MethodAdapter):
         return {"train": int(train_steps), "eval": int(n_evals * per_eval * config.horizon())}
 
     def calibrate(self, config, seconds: float) -> dict[str, float]:
-        """Seconds per env step of whole training iterations (sampling, adaptation, update) at this
-        config's network sizes on this machine, on at most 2 tasks per iteration (``benchmarks.estimate``)."""
+        """Iteration time = a fixed part + seconds per env step x env steps, fitted on this machine from
+        whole training iterations (sampling, adaptation, update) at this config's network sizes on m and
+        2m tasks (m = 2, or RL2's minibatch count, so the number of optimiser steps stays the config's);
+        ``benchmarks.estimate``."""
+        m = max(2, config.algo.num_minibatches) if config.method == "rl2-ppo" else 2
+        sizes = sorted({min(m, config.sampling.meta_batch), min(2 * m, config.sampling.meta_batch)})
+        points = [self._iteration_cost(config, size, seconds / len(sizes)) for size in sizes]
+        (t1, s1, setup_s), (t2, s2, _) = points[0], points[-1]
+        per_step = (t2 - t1) / (s2 - s1) if s2 > s1 else 0.0
+        if per_step <= 0:  # one size only, or noise: all of it per env step
+            return {"setup_s": setup_s, "iteration_s": 0.0, "env_step_s": t2 / s2}
+        return {"setup_s": setup_s, "iteration_s": max(0.0, t1 - per_step * s1), "env_step_s": per_step}
+
+    @staticmethod
+    def _iteration_cost(config, meta_batch: int, seconds: float) -> tuple[float, float, int]:
+        """(seconds per iteration, env steps per iteration, seconds to build the trainer) on ``meta_batch`` tasks."""
         import copy
 
         from baselines.trainer import BaselineTrainer
@@ -51,10 +65,8 @@ class BaselineMethod(MethodAdapter):
         from pearl.logger import MemoryLogger
 
         small = copy.deepcopy(config)
-        small.sampling.meta_batch = min(2, small.sampling.meta_batch)
+        small.sampling.meta_batch = meta_batch
         small.max_test_tasks, small.eval.eval_every = 1, 10**9
-        if small.method == "rl2-ppo":
-            small.algo.num_minibatches = min(small.algo.num_minibatches, small.sampling.meta_batch)
         small.num_iterations, small.max_env_steps = 10**9, None
         start = time.perf_counter()
         trainer = BaselineTrainer(small)
@@ -67,8 +79,9 @@ class BaselineMethod(MethodAdapter):
             per_iteration_s, steps = timed_repeats(iteration, seconds, min_calls=1)
         finally:
             trainer.close()
-        return {"setup_s": setup_s, "env_step_s": per_iteration_s * len(steps) / sum(steps)}
+        return per_iteration_s, sum(steps) / len(steps), setup_s
 
     def estimate_seconds(self, config, costs: dict[str, float]) -> float:
         steps = self.estimate_env_steps(config)
-        return costs["setup_s"] + (steps["train"] + steps["eval"]) * costs["env_step_s"]
+        return (costs["setup_s"] + config.planned_iterations() * costs["iteration_s"]
+                + (steps["train"] + steps["eval"]) * costs["env_step_s"])

@@ -2,7 +2,7 @@
 
 Each distinct cell shape (method, family, profile, overrides; seeds share one) is calibrated once:
 the method's adapter builds its real trainer at the cell's sizes and times a few seconds of its
-work (PEARL: env steps of collection and gradient steps; baselines: whole iterations on fewer
+work (PEARL: env steps of collection and gradient steps; baselines: whole iterations on 2 and 4
 tasks), giving seconds per unit of work; the cell's budget in those units gives its estimate
 (``adapter.estimate_seconds``). Calibrations are cached in ``$PEARL_BENCH_CACHE`` (default
 ``~/.cache/pearl-bench``) under the CPU capability, torch version, threads and device, so a
@@ -113,5 +113,5 @@ def summary(cells: list, jobs: int, cores: int, calibration_s: float) -> str:
             f"({duration(sum(estimated))} of runs in all{f'; {missing} cell(s) not estimated' if missing else ''}). "
             f"An estimate, extrapolated from timing each cell's own trainer for a few seconds on this machine "
             f"({machine_tag()}; calibration {'cached' if calibration_s == 0 else f'took {calibration_s:.0f} s'}, "
-            f"in {cache_dir()}): seconds per gradient step and per env step times the cell's budget; checkpoints "
+            f"in {cache_dir()}): costs per iteration, gradient step and env step times the cell's budget; checkpoints "
             f"and Sacred's bookkeeping not included.")
