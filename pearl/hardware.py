@@ -34,9 +34,9 @@ def check_device(device: str) -> None:
     if device not in DEVICES:
         raise ValueError(f"unknown device {device!r}; valid choices: {', '.join(DEVICES)}")
     if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' but torch sees no CUDA GPU on this machine "
-                         f"(torch {torch.__version__}, built for CUDA {torch.version.cuda}); "
-                         "use device=cpu, or device=auto to take a GPU only where there is one")
+        build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
+        raise ValueError(f"device='cuda' but torch sees no CUDA GPU on this machine (torch {torch.__version__}, "
+                         f"{build}); use device=cpu, or device=auto to take a GPU only where there is one")
 
 
 def resolve_device(device: str) -> torch.device:
