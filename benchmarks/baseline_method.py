@@ -43,17 +43,23 @@ class BaselineMethod(MethodAdapter):
 
     def calibrate(self, config, seconds: float) -> dict[str, float]:
         """Iteration time = a fixed part + seconds per env step x env steps, fitted on this machine from
-        whole training iterations (sampling, adaptation, update) at this config's network sizes on m and
-        2m tasks (m = 2, or RL2's minibatch count, so the number of optimiser steps stays the config's);
-        ``benchmarks.estimate``."""
-        m = max(2, config.algo.num_minibatches) if config.method == "rl2-ppo" else 2
-        sizes = sorted({min(m, config.sampling.meta_batch), min(2 * m, config.sampling.meta_batch)})
-        points = [self._iteration_cost(config, size, seconds / len(sizes)) for size in sizes]
-        (t1, s1, setup_s), (t2, s2, _) = points[0], points[-1]
+        whole training iterations (sampling, adaptation, update) at this config's network sizes on m,
+        2m, 4m, ... tasks while the time allows, up to the config's meta-batch (m = 2, or RL2's minibatch
+        count so the number of optimiser steps stays the config's); the two largest sizes give the fit
+        (``benchmarks.estimate``)."""
+        full = config.sampling.meta_batch
+        size = min(full, max(2, config.algo.num_minibatches) if config.method == "rl2-ppo" else 2)
+        deadline = time.perf_counter() + seconds
+        points = [self._iteration_cost(config, size, seconds / 4)]
+        while size < full and (len(points) < 2 or time.perf_counter() + 4 * points[-1][0] < deadline):
+            size = min(2 * size, full)
+            points.append(self._iteration_cost(config, size, seconds / 4))
+        (t1, s1, _), (t2, s2, _) = points[-2:] if len(points) > 1 else points * 2
+        setup_s = points[-1][2]
         per_step = (t2 - t1) / (s2 - s1) if s2 > s1 else 0.0
         if per_step <= 0:  # one size only, or noise: all of it per env step
             return {"setup_s": setup_s, "iteration_s": 0.0, "env_step_s": t2 / s2}
-        return {"setup_s": setup_s, "iteration_s": max(0.0, t1 - per_step * s1), "env_step_s": per_step}
+        return {"setup_s": setup_s, "iteration_s": max(0.0, t2 - per_step * s2), "env_step_s": per_step}
 
     @staticmethod
     def _iteration_cost(config, meta_batch: int, seconds: float) -> tuple[float, float, int]:

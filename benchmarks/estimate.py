@@ -32,6 +32,13 @@ def timed_repeats(fn: Callable[[], Any], seconds: float, min_calls: int = 2) -> 
     return (time.perf_counter() - start) / len(results), results
 
 
+def seconds_per(fn: Callable[[], int]) -> float:
+    """Seconds per unit of work of one call of ``fn``, which returns how many units it did."""
+    start = time.perf_counter()
+    units = fn()
+    return (time.perf_counter() - start) / units
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "pearl-bench")
 
