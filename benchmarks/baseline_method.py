@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -42,28 +43,11 @@ class BaselineMethod(MethodAdapter):
         return {"train": int(train_steps), "eval": int(n_evals * per_eval * config.horizon())}
 
     def calibrate(self, config, seconds: float) -> dict[str, float]:
-        """Iteration time = a fixed part + seconds per env step x env steps, fitted on this machine from
-        whole training iterations (sampling, adaptation, update) at this config's network sizes on m,
-        2m, 4m, ... tasks while the time allows, up to the config's meta-batch (m = 2, or RL2's minibatch
-        count so the number of optimiser steps stays the config's); the two largest sizes give the fit
-        (``benchmarks.estimate``)."""
-        full = config.sampling.meta_batch
-        size = min(full, max(2, config.algo.num_minibatches) if config.method == "rl2-ppo" else 2)
-        deadline = time.perf_counter() + seconds
-        points = [self._iteration_cost(config, size, seconds / 4)]
-        while size < full and (len(points) < 2 or time.perf_counter() + 4 * points[-1][0] < deadline):
-            size = min(2 * size, full)
-            points.append(self._iteration_cost(config, size, seconds / 4))
-        (t1, s1, _), (t2, s2, _) = points[-2:] if len(points) > 1 else points * 2
-        setup_s = points[-1][2]
-        per_step = (t2 - t1) / (s2 - s1) if s2 > s1 else 0.0
-        if per_step <= 0:  # one size only, or noise: all of it per env step
-            return {"setup_s": setup_s, "iteration_s": 0.0, "env_step_s": t2 / s2}
-        return {"setup_s": setup_s, "iteration_s": max(0.0, t2 - per_step * s2), "env_step_s": per_step}
-
-    @staticmethod
-    def _iteration_cost(config, meta_batch: int, seconds: float) -> tuple[float, float, int]:
-        """(seconds per iteration, env steps per iteration, seconds to build the trainer) on ``meta_batch`` tasks."""
+        """Seconds per env step of whole training iterations (sampling, adaptation, update) at this
+        config's network sizes on this machine, on a few tasks (``benchmarks.estimate``): 2 for MAML/ProMP,
+        whose update is batched over tasks; for RL2 up to 2 minibatches of the config's trials per
+        minibatch (at most 8), so each optimiser step sees the config's batch and the cost scales with
+        the env steps; and seconds per env step of the sampling alone, for evaluation."""
         import copy
 
         from baselines.trainer import BaselineTrainer
@@ -71,23 +55,31 @@ class BaselineMethod(MethodAdapter):
         from pearl.logger import MemoryLogger
 
         small = copy.deepcopy(config)
-        small.sampling.meta_batch = meta_batch
+        s = small.sampling
+        if small.method == "rl2-ppo":
+            per_minibatch = min(8, math.ceil(s.meta_batch / small.algo.num_minibatches))
+            small.algo.num_minibatches = min(2, small.algo.num_minibatches)
+            s.meta_batch = min(s.meta_batch, small.algo.num_minibatches * per_minibatch)
+        else:
+            s.meta_batch = min(2, s.meta_batch)
         small.max_test_tasks, small.eval.eval_every = 1, 10**9
         small.num_iterations, small.max_env_steps = 10**9, None
         start = time.perf_counter()
         trainer = BaselineTrainer(small)
         setup_s = time.perf_counter() - start
         try:
-            def iteration() -> int:
+            def iteration() -> tuple[int, float]:
                 before = trainer.env_steps
-                trainer.run_iteration(MemoryLogger())
-                return trainer.env_steps - before
-            per_iteration_s, steps = timed_repeats(iteration, seconds, min_calls=1)
+                metrics = trainer.run_iteration(MemoryLogger())
+                return trainer.env_steps - before, metrics["time/sample_s"]
+            per_iteration_s, done = timed_repeats(iteration, seconds, min_calls=1)
         finally:
             trainer.close()
-        return per_iteration_s, sum(steps) / len(steps), setup_s
+        steps = sum(n for n, _ in done)
+        return {"setup_s": setup_s, "env_step_s": per_iteration_s * len(done) / steps,
+                "sample_step_s": sum(t for _, t in done) / steps}
 
     def estimate_seconds(self, config, costs: dict[str, float]) -> float:
+        """Evaluation env steps are costed as sampling only (no update)."""
         steps = self.estimate_env_steps(config)
-        return (costs["setup_s"] + config.planned_iterations() * costs["iteration_s"]
-                + (steps["train"] + steps["eval"]) * costs["env_step_s"])
+        return costs["setup_s"] + steps["train"] * costs["env_step_s"] + steps["eval"] * costs["sample_step_s"]
