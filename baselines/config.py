@@ -113,6 +113,7 @@ class BaselineConfig:
     profile: str = "paper"
     seed: int = seed_field(0)
     num_threads: int = non_negative_count(1)  # torch intra-op threads (0: leave torch's default)
+    device: str = "cpu"  # cpu | cuda | auto, of the networks and updates (pearl.hardware; not in the run key)
     num_iterations: int | None = count(1000, optional=True)
     max_env_steps: int | None = count(None, optional=True)  # meta-training env-step budget
     max_train_tasks: int | None = count(None, optional=True)
@@ -284,6 +285,9 @@ def validate(cfg: BaselineConfig) -> None:
         raise ValueError("num_iterations and max_env_steps are both None: the run would never end")
     if not isinstance(cfg.env_kwargs, dict):
         raise ValueError(f"env_kwargs must be a dict, got {type(cfg.env_kwargs).__name__}")
+    from pearl.hardware import check_device  # torch, on first use
+
+    check_device(cfg.device)
     boolean("sampling.normalize_advantages", s.normalize_advantages)
     boolean("sampling.sparse_rewards", s.sparse_rewards)
     if cfg.method == "rl2-ppo":

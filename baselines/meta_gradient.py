@@ -24,6 +24,7 @@ from baselines.policies import GaussianMLPPolicy
 from baselines.promp import adapt_kl_coeffs, promp_objective
 from baselines.rollouts import sample_meta_batch
 from pearl.envs import TaskVectorEnv
+from pearl.hardware import resolve_device, to_device
 
 
 class MetaGradientAlgorithm:
@@ -32,7 +33,8 @@ class MetaGradientAlgorithm:
     def __init__(self, config: BaselineConfig, obs_dim: int, act_dim: int):
         self.config = config
         a = config.algo
-        self.policy = GaussianMLPPolicy(obs_dim, act_dim, tuple(a.hidden_sizes), a.init_log_std)
+        self.device = resolve_device(config.device)  # the policy and the updates; rollouts run on the CPU
+        self.policy = GaussianMLPPolicy(obs_dim, act_dim, tuple(a.hidden_sizes), a.init_log_std).to(self.device)
         self.is_promp = config.method == "promp"
         if self.is_promp:
             self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=a.outer_lr)
@@ -57,12 +59,12 @@ class MetaGradientAlgorithm:
         rollouts = []
         for k in range(a.num_inner_steps + 1):
             last = k == a.num_inner_steps
-            ro = sample_meta_batch(venv, self.policy, params, runs, s.action_scale,
+            ro = sample_meta_batch(venv, self.policy, {name: p.cpu() for name, p in params.items()}, runs, s.action_scale,
                                    deterministic=deterministic_last and last)
             rollouts.append(ro)
             # the adaptation signal is the sparse reward where the family has one; the outer objective is dense
-            batch = process_rollouts(ro, s.discount, s.gae_lambda, s.normalize_advantages,
-                                     use_sparse=s.sparse_rewards and not last)
+            batch = to_device(process_rollouts(ro, s.discount, s.gae_lambda, s.normalize_advantages,
+                                               use_sparse=s.sparse_rewards and not last), self.device)
             batches.append(batch)
             if not last:
                 params = adapt(self.policy, params, batch, a.inner_lr, a.inner_loss, create_graph=False)

@@ -90,7 +90,7 @@ class GRUPolicyValue(nn.Module):
 
     def initial_state(self, batch: int) -> torch.Tensor:
         """Zero hidden state: the start of a trial."""
-        return torch.zeros(2, batch, self.hidden_size)
+        return torch.zeros(2, batch, self.hidden_size, device=self.log_std.device)
 
     def step(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """One step: x (B, in), h (2, B, H) -> mean (B, A), log_std (A,), value (B,), new h."""

@@ -15,6 +15,7 @@ on trials. Choices, explicit (reference Section 9, point 12):
 
 from __future__ import annotations
 
+import copy
 import time
 
 import numpy as np
@@ -27,6 +28,7 @@ from baselines.errors import check_finite
 from baselines.policies import GRUPolicyValue
 from baselines.rollouts import Trials, sample_trials
 from pearl.envs import TaskVectorEnv
+from pearl.hardware import resolve_device, to_device
 
 
 def trial_advantages(trials: Trials, num_episodes: int, discount: float, lam: float, across_episodes: bool,
@@ -72,8 +74,16 @@ class RL2Algorithm:
     def __init__(self, config: BaselineConfig, obs_dim: int, act_dim: int):
         self.config = config
         a = config.algo
-        self.model = GRUPolicyValue(obs_dim + act_dim + 2, act_dim, a.hidden_size, a.init_log_std)
+        self.device = resolve_device(config.device)  # the model and the PPO updates
+        self.model = GRUPolicyValue(obs_dim + act_dim + 2, act_dim, a.hidden_size, a.init_log_std).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=a.lr)
+
+    def acting_model(self) -> GRUPolicyValue:
+        """The model that steps the envs: itself on the CPU, else a CPU copy of the current weights
+        (one small forward per env step is faster on the host than a GPU round trip)."""
+        if self.device.type == "cpu":
+            return self.model
+        return copy.deepcopy(self.model).cpu()
 
     @property
     def runs_per_train_task(self) -> int:
@@ -91,10 +101,11 @@ class RL2Algorithm:
         s, a = self.config.sampling, self.config.algo
         E = s.episodes_per_task
         t0 = time.perf_counter()
-        trials = sample_trials(venv, self.model, E, s.action_scale, sparse_reward_input=s.sparse_rewards)
+        trials = sample_trials(venv, self.acting_model(), E, s.action_scale, sparse_reward_input=s.sparse_rewards)
         t1 = time.perf_counter()
         adv, returns = trial_advantages(trials, E, s.discount, s.gae_lambda, a.returns_across_episodes,
                                         s.normalize_advantages)
+        trials, adv, returns = to_device(trials, self.device), adv.to(self.device), returns.to(self.device)
         K = trials.mask.shape[1]
         log: dict[str, list[float]] = {}
         for epoch in range(a.ppo_epochs):
@@ -122,7 +133,7 @@ class RL2Algorithm:
     def evaluate(self, venv: TaskVectorEnv, num_tasks: int) -> np.ndarray:
         """(num_tasks, E) mean return of every episode of the test trials per test task."""
         cfg = self.config
-        trials = sample_trials(venv, self.model, self.eval_episodes, cfg.sampling.action_scale,
+        trials = sample_trials(venv, self.acting_model(), self.eval_episodes, cfg.sampling.action_scale,
                                sparse_reward_input=cfg.sampling.sparse_rewards, deterministic=cfg.eval.deterministic)
         per_env = trials.episode_returns(self.eval_episodes, sparse=cfg.sampling.sparse_rewards)  # (K R, E)
         return per_env.view(num_tasks, self.runs_per_test_task, -1).mean(1).numpy()

@@ -34,10 +34,10 @@ from baselines.config import BaselineConfig, validate
 from pearl.envs import TaskVectorEnv, get_family
 from pearl.logger import ADAPTATION_PREFIX, RETURN_METRIC, Logger, MemoryLogger
 from pearl.sampler import env_rng_state, set_env_rng_state
-from pearl.checkpoint import check_resumable, resume, save_checkpoint
+from pearl.checkpoint import check_resumable, resume, save_checkpoint, set_torch_rng_state, torch_rng_state
 
 # config keys that may differ between a checkpoint and the resuming config
-RESUMABLE_CHANGES = {"num_iterations", "max_env_steps", "checkpoint_every", "num_threads", "eval_every"}
+RESUMABLE_CHANGES = {"num_iterations", "max_env_steps", "checkpoint_every", "num_threads", "eval_every", "device"}
 
 
 def make_algorithm(config: BaselineConfig, obs_dim: int, act_dim: int):
@@ -126,7 +126,7 @@ class BaselineTrainer:
     def state_dict(self) -> dict:
         return {"iteration": self.iteration, "env_steps": self.env_steps, "last_eval": self.last_eval,
                 "config": self.config.to_dict(), "algo": self.algo.state_dict(),
-                "numpy_rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                "numpy_rng": self.rng.bit_generator.state, **torch_rng_state(self.algo.device),
                 "env_rng": {"train": env_rng_state(self.train_venv), "eval": env_rng_state(self.eval_venv)}}
 
     def load_state_dict(self, state: dict) -> None:
@@ -134,7 +134,7 @@ class BaselineTrainer:
         self.iteration, self.env_steps, self.last_eval = state["iteration"], state["env_steps"], state["last_eval"]
         self.algo.load_state_dict(state["algo"])
         self.rng.bit_generator.state = state["numpy_rng"]
-        torch.set_rng_state(state["torch_rng"])
+        set_torch_rng_state(state, self.algo.device)
         set_env_rng_state(self.train_venv, state["env_rng"]["train"])
         set_env_rng_state(self.eval_venv, state["env_rng"]["eval"])
 

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
 from benchmarks.method_adapter import MethodAdapter
@@ -39,3 +41,45 @@ class BaselineMethod(MethodAdapter):
         else:
             per_eval = n_test * e.runs_per_task * config.phases()
         return {"train": int(train_steps), "eval": int(n_evals * per_eval * config.horizon())}
+
+    def calibrate(self, config, seconds: float) -> dict[str, float]:
+        """Seconds per env step of whole training iterations (sampling, adaptation, update) at this
+        config's network sizes on this machine, on a few tasks (``benchmarks.estimate``): 2 for MAML/ProMP,
+        whose update is batched over tasks; for RL2 up to 2 minibatches of the config's trials per
+        minibatch (at most 8), so each optimiser step sees the config's batch and the cost scales with
+        the env steps; and seconds per env step of the sampling alone, for evaluation."""
+        import copy
+
+        from baselines.trainer import BaselineTrainer
+        from benchmarks.estimate import timed_repeats
+        from pearl.logger import MemoryLogger
+
+        small = copy.deepcopy(config)
+        s = small.sampling
+        if small.method == "rl2-ppo":
+            per_minibatch = min(8, math.ceil(s.meta_batch / small.algo.num_minibatches))
+            small.algo.num_minibatches = min(2, small.algo.num_minibatches)
+            s.meta_batch = min(s.meta_batch, small.algo.num_minibatches * per_minibatch)
+        else:
+            s.meta_batch = min(2, s.meta_batch)
+        small.max_test_tasks, small.eval.eval_every = 1, 10**9
+        small.num_iterations, small.max_env_steps = 10**9, None
+        start = time.perf_counter()
+        trainer = BaselineTrainer(small)
+        setup_s = time.perf_counter() - start
+        try:
+            def iteration() -> tuple[int, float]:
+                before = trainer.env_steps
+                metrics = trainer.run_iteration(MemoryLogger())
+                return trainer.env_steps - before, metrics["time/sample_s"]
+            per_iteration_s, done = timed_repeats(iteration, seconds, min_calls=1)
+        finally:
+            trainer.close()
+        steps = sum(n for n, _ in done)
+        return {"setup_s": setup_s, "env_step_s": per_iteration_s * len(done) / steps,
+                "sample_step_s": sum(t for _, t in done) / steps}
+
+    def estimate_seconds(self, config, costs: dict[str, float]) -> float:
+        """Evaluation env steps are costed as sampling only (no update)."""
+        steps = self.estimate_env_steps(config)
+        return costs["setup_s"] + steps["train"] * costs["env_step_s"] + steps["eval"] * costs["sample_step_s"]

@@ -174,7 +174,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cells = plan(args.profile, args.methods, args.families, args.seeds, parse_overrides(args.set), grid=args.grid)
     if args.dry_run:
+        if not args.no_estimate:
+            from benchmarks.estimate import calibrate_cells, summary
+            from benchmarks.runner import available_cores
+
+            spent = calibrate_cells(cells, log=lambda line: print(line, file=sys.stderr, flush=True))
         print(format_plan(cells))
+        if not args.no_estimate:
+            print(summary(cells, args.jobs, available_cores(), spent))
         return 0
     if args.scheduler and args.backend != "dask":
         raise ValueError("--scheduler needs --backend dask")
@@ -255,7 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="loky: local processes; dask: a Dask cluster (default: loky)")
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                    help="Dask scheduler address (with --backend dask; default: a local cluster of --jobs workers)")
-    p.add_argument("--dry-run", action="store_true", help="print the cells and their env steps, run nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the cells, their env steps and estimated wall time (from a few seconds of calibration "
+                        "per distinct cell on this machine, cached), run nothing")
+    p.add_argument("--no-estimate", action="store_true", help="with --dry-run: skip the wall-time calibration")
     _add_store_args(p)
     p.set_defaults(func=cmd_run)
     from analysis.cli import add_subcommands

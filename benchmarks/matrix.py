@@ -45,6 +45,7 @@ class Cell:
     run_key: str | None = None
     skip_reason: str | None = None
     env_steps: dict[str, int] | None = None
+    estimate_s: float | None = None  # wall-time estimate (benchmarks.estimate), when calibrated
 
     @property
     def label(self) -> str:
@@ -134,17 +135,21 @@ def _configure(cell: Cell, profile: str, overrides: dict[str, Any]) -> None:
 
 
 def format_plan(cells: list[Cell]) -> str:
-    """The ``--dry-run`` table: one line per cell with its env steps, then totals."""
-    header = ["#", "method", "family", "env kwargs", "seed", "figures", "train env steps", "eval env steps", "run key"]
+    """The ``--dry-run`` table: one line per cell with its env steps (and wall-time estimate), then totals."""
+    from benchmarks.estimate import duration
+
+    header = ["#", "method", "family", "env kwargs", "seed", "figures", "train env steps", "eval env steps", "est. wall",
+              "run key"]
     rows = []
     for i, cell in enumerate(cells, 1):
         kwargs = ",".join(f"{k}={v}" for k, v in sorted(cell.env_kwargs.items())) or "-"
         if cell.skip_reason:
             rows.append([str(i), cell.method, cell.family, kwargs, str(cell.seed), ",".join(cell.figures) or "-",
-                         "-", "-", f"skipped: {cell.skip_reason}"])
+                         "-", "-", "-", f"skipped: {cell.skip_reason}"])
         else:
             rows.append([str(i), cell.method, cell.family, kwargs, str(cell.seed), ",".join(cell.figures) or "-",
-                         f"{cell.env_steps['train']:,}", f"{cell.env_steps['eval']:,}", cell.run_key])
+                         f"{cell.env_steps['train']:,}", f"{cell.env_steps['eval']:,}",
+                         "-" if cell.estimate_s is None else duration(cell.estimate_s), cell.run_key])
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(header, widths)).rstrip(),
              "  ".join("-" * w for w in widths)]

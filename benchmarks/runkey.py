@@ -18,7 +18,7 @@ import json
 import re
 from typing import Any
 
-EXECUTION_KEYS = frozenset({"num_threads"})
+EXECUTION_KEYS = frozenset({"num_threads", "device"})
 # dotted path in the config dict -> the value at which the field is left out of the hash
 LATER_FIELDS: dict[str, Any] = {}
 HASH_LENGTH = 10

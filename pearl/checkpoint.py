@@ -85,6 +85,21 @@ def load_latest(directory: str | os.PathLike | None) -> dict[str, Any] | None:
     return None
 
 
+def torch_rng_state(device: torch.device) -> dict[str, torch.Tensor]:
+    """Checkpoint entries of torch's generators: the CPU one, and the GPU's when the run uses one."""
+    state = {"torch_rng": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda_rng"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_torch_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    """Restore ``torch_rng_state``'s entries (a checkpoint from another device leaves the GPU's as seeded)."""
+    torch.set_rng_state(state["torch_rng"])
+    if device.type == "cuda" and "cuda_rng" in state:
+        torch.cuda.set_rng_state(state["cuda_rng"], device)
+
+
 def check_resumable(saved: dict, current: dict, allowed_changes: Iterable[str]) -> None:
     """ValueError listing every config difference a resume cannot accept (``allowed_changes`` may differ)."""
     allowed = set(allowed_changes)

@@ -47,7 +47,6 @@ FAMILIES = (
     "sparse-point-robot",
 )
 PROFILES = ("smoke", "quick", "paper")
-PRECISIONS = ("float32", "bfloat16")  # of the hidden layers in gradient steps (pearl.sac.PEARLLearner)
 
 
 def check_choices(method: str, family: str, profile: str, methods=METHODS) -> None:
@@ -97,7 +96,7 @@ class NetConfig:
     num_hidden_layers: int = count(3)
     encoder_hidden: int = count(200)  # hidden width of the context encoder MLP (and the GRU)
     encoder_hidden_layers: int = count(3)
-    precision: str = "float32"  # "bfloat16": autocast the hidden layers in gradient steps (speed option)
+    precision: str = "float32"  # "bfloat16": autocast the hidden layers in gradient steps; "auto" (pearl.hardware)
 
 
 @dataclass
@@ -119,6 +118,7 @@ class PEARLConfig:
     profile: str = "paper"
     seed: int = seed_field(0)
     num_threads: int = non_negative_count(1)  # torch intra-op threads (0: leave torch's default)
+    device: str = "cpu"  # cpu | cuda | auto, of networks and gradient steps (pearl.hardware; not in the run key)
     max_train_tasks: int | None = count(None, optional=True)  # use only the first k train tasks (None: all)
     max_test_tasks: int | None = count(None, optional=True)
     checkpoint_every: int = count(10)  # iterations between checkpoints (the last iteration always saves)
@@ -328,6 +328,9 @@ def make_config(method: str = "pearl", family: str = "cheetah-vel", profile: str
             raise ValueError(f"unknown override key {key!r}; valid keys: {', '.join(valid)}")
         _apply(cfg, keys[name], {name: value})
     validate(cfg)
+    from pearl.hardware import resolve_precision  # torch, on first use
+
+    cfg.net.precision = resolve_precision(cfg.net.precision, cfg.device)  # the run key records the resolved one
     return cfg
 
 
@@ -342,7 +345,9 @@ def validate(cfg: PEARLConfig) -> None:
     if cfg.algo.num_steps_prior + cfg.algo.num_steps_posterior + cfg.algo.num_extra_rl_steps_posterior == 0:
         raise ValueError("num_steps_prior + num_steps_posterior + num_extra_rl_steps_posterior must be > 0: "
                          "metrics are logged against env steps, which must grow every iteration")
-    if cfg.net.precision not in PRECISIONS:
-        raise ValueError(f"unknown net.precision {cfg.net.precision!r}; valid choices: {', '.join(PRECISIONS)}")
+    from pearl.hardware import check_device, check_precision  # torch, on first use
+
+    check_device(cfg.device)
+    check_precision(cfg.net.precision, cfg.device)
     if not isinstance(cfg.env_kwargs, dict):
         raise ValueError(f"env_kwargs must be a dict, got {type(cfg.env_kwargs).__name__}")

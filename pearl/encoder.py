@@ -48,6 +48,9 @@ class Posterior:
     def detach(self) -> "Posterior":
         return Posterior(self.mean.detach(), None if self.var is None else self.var.detach())
 
+    def to(self, device) -> "Posterior":
+        return Posterior(self.mean.to(device), None if self.var is None else self.var.to(device))
+
     def __getitem__(self, index) -> "Posterior":
         return Posterior(self.mean[index], None if self.var is None else self.var[index])
 
@@ -125,7 +128,7 @@ class RecurrentEncoder(ContextEncoder):
             last = out[:, -1]
         else:
             length = mask.long().sum(-1).clamp(min=1)
-            last = out[torch.arange(out.shape[0]), length - 1]
+            last = out[torch.arange(out.shape[0], device=out.device), length - 1]
         params = output_layer(self.head, last)
         mu, raw = params[..., : self.latent_dim], params[..., self.latent_dim :]
         return Posterior(mu, F.softplus(raw).clamp(min=VAR_MIN))

@@ -26,7 +26,7 @@ def output_layer(layer: nn.Linear, h: torch.Tensor) -> torch.Tensor:
     means, log-stds and posterior parameters come out of a float32 output layer, so Bellman
     targets, log-probabilities and the product of Gaussians never see bf16 rounding.
     """
-    with torch.autocast("cpu", enabled=False):
+    with torch.autocast(h.device.type, enabled=False):
         return layer(h.float())
 
 

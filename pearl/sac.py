@@ -21,11 +21,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from pearl.buffers import Batch
-from pearl.config import PRECISIONS
 from pearl.encoder import ContextEncoder, Posterior, make_encoder
 from pearl.networks import TanhGaussianPolicy, TwinQ, ValueNet
 
 LOSS_NAMES = ("qf_loss", "kl_loss", "vf_loss", "policy_loss")
+PRECISIONS = ("float32", "bfloat16")  # of the hidden layers in gradient steps (config "auto" is resolved before)
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -48,11 +48,16 @@ class PEARLAgent(nn.Module):
         self.target_vf.load_state_dict(self.vf.state_dict())
         self.target_vf.requires_grad_(False)
 
+    @property
+    def device(self) -> torch.device:
+        return self.policy.trunk.last.weight.device
+
     @torch.no_grad()
     def infer_posterior(self, context: np.ndarray, mask: np.ndarray | None = None) -> Posterior:
-        """q(z | c) for a batch of contexts ``(task, N, context_dim)`` (no gradients)."""
-        return self.encoder(torch.as_tensor(context, dtype=torch.float32),
-                            None if mask is None else torch.as_tensor(mask))
+        """q(z | c) for a batch of contexts ``(task, N, context_dim)`` (no gradients), in host memory."""
+        posterior = self.encoder(torch.as_tensor(context, dtype=torch.float32, device=self.device),
+                                 None if mask is None else torch.as_tensor(mask, device=self.device))
+        return posterior if self.device.type == "cpu" else posterior.to("cpu")
 
     def prior(self, num_tasks: int) -> Posterior:
         return self.encoder.prior(num_tasks)
@@ -60,8 +65,9 @@ class PEARLAgent(nn.Module):
     @torch.no_grad()
     def act(self, obs: np.ndarray, z: torch.Tensor, deterministic: bool = False) -> np.ndarray:
         """One batched policy forward: ``obs (n, obs_dim)``, ``z (n, latent)`` -> actions ``(n, act_dim)``."""
-        action, *_ = self.policy(torch.as_tensor(obs, dtype=torch.float32), z, deterministic=deterministic)
-        return action.numpy().astype(np.float64)
+        action, *_ = self.policy(torch.as_tensor(obs, dtype=torch.float32, device=self.device), z.to(self.device),
+                                 deterministic=deterministic)
+        return action.cpu().numpy().astype(np.float64)
 
 
 class PEARLLearner:
@@ -73,6 +79,7 @@ class PEARLLearner:
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; valid choices: {', '.join(PRECISIONS)}")
         self.agent = agent
+        self.device = agent.device  # networks, optimiser state and batches; buffers stay in host memory
         self.precision = precision
         self.discount, self.reward_scale, self.kl_lambda = discount, reward_scale, kl_lambda
         self.tau = soft_target_tau
@@ -92,7 +99,7 @@ class PEARLLearner:
     def autocast(self):
         """bf16 autocast of the hidden layers' matmuls when ``precision="bfloat16"`` (a speed option:
         ~2.5x the fp32 GEMM rate on CPUs with bf16 instructions); output layers stay float32."""
-        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bfloat16")
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bfloat16")
 
     def losses(self, batch: Batch):
         """Forward pass for one meta-batch. Returns the loss tensors and the policy sample.
@@ -104,14 +111,12 @@ class PEARLLearner:
 
     def _losses(self, batch: Batch):
         a = self.agent
-        obs = torch.from_numpy(batch.obs)
-        action = torch.from_numpy(batch.action)
-        reward = torch.from_numpy(batch.reward)
-        terminal = torch.from_numpy(batch.terminal)
-        next_obs = torch.from_numpy(batch.next_obs)
+        obs, action, reward, terminal, next_obs, context = (
+            torch.from_numpy(x).to(self.device)
+            for x in (batch.obs, batch.action, batch.reward, batch.terminal, batch.next_obs, batch.context))
         num_tasks, batch_size = reward.shape
 
-        posterior = a.encoder(torch.from_numpy(batch.context))
+        posterior = a.encoder(context)
         z = posterior.rsample()  # one z per task (Algorithm 1, line 14)
         z = z[:, None, :].expand(num_tasks, batch_size, -1)
         z_bar = z.detach()

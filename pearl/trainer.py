@@ -24,9 +24,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from pearl.checkpoint import check_resumable, resume, save_checkpoint
+from pearl.checkpoint import check_resumable, resume, save_checkpoint, set_torch_rng_state, torch_rng_state
 from pearl.buffers import BatchSampler, Layout, MultiTaskReplayBuffer
 from pearl.config import PEARLConfig, validate
+from pearl.hardware import resolve_device, resolve_precision
 from pearl.envs import TaskVectorEnv, get_family
 from pearl.evaluation import EvalResult, evaluate_online
 from pearl.files import open_nofollow
@@ -35,7 +36,7 @@ from pearl.sac import LOSS_NAMES, PEARLAgent, PEARLLearner
 from pearl.sampler import Collector, env_rng_state, set_env_rng_state
 
 # keys that may differ between a checkpoint's config and the resuming config
-RESUMABLE_CHANGES = {"num_iterations", "checkpoint_every", "num_threads"}
+RESUMABLE_CHANGES = {"num_iterations", "checkpoint_every", "num_threads", "device"}
 
 
 class PEARLTrainer:
@@ -79,12 +80,12 @@ class PEARLTrainer:
         n = cfg.net
         self.agent = PEARLAgent(obs_dim, act_dim, layout.context_dim(a.use_next_obs_in_context), cfg.encoder_type,
                                 n.latent_size, n.net_size, n.num_hidden_layers, n.encoder_hidden,
-                                n.encoder_hidden_layers)
+                                n.encoder_hidden_layers).to(resolve_device(cfg.device))
         self.learner = PEARLLearner(
             self.agent, policy_lr=a.policy_lr, qf_lr=a.qf_lr, vf_lr=a.vf_lr, context_lr=a.context_lr,
             discount=a.discount, reward_scale=a.reward_scale, kl_lambda=a.kl_lambda if cfg.encoder_type != "deterministic" else 0.0,
             soft_target_tau=a.soft_target_tau, policy_mean_reg_weight=a.policy_mean_reg_weight,
-            policy_std_reg_weight=a.policy_std_reg_weight, precision=cfg.net.precision)
+            policy_std_reg_weight=a.policy_std_reg_weight, precision=resolve_precision(cfg.net.precision, cfg.device))
         self.collector = Collector(self.agent, self.train_tasks, self.venvs["init"], self.venvs["explore"],
                                    self.rl_buffer, self.enc_buffer, self.sampler)
         self.iteration = 0  # next iteration to run
@@ -106,7 +107,7 @@ class PEARLTrainer:
                                                        a.num_extra_rl_steps_posterior, self.rng)
         t1 = time.perf_counter()
 
-        loss_sum = torch.zeros(len(LOSS_NAMES))
+        loss_sum = torch.zeros(len(LOSS_NAMES), device=self.agent.device)
         for k in range(a.num_train_steps_per_itr):
             tasks = self.rng.integers(0, len(self.train_tasks), size=a.meta_batch)
             batch = self.sampler.sample(tasks, self.rng)
@@ -153,7 +154,7 @@ class PEARLTrainer:
             "last_eval": self.last_eval, "config": self.config.to_dict(),
             "agent": self.agent.state_dict(), "optimizers": self.learner.state_dict(),
             "rl_buffer": self.rl_buffer.state_dict(), "enc_buffer": self.enc_buffer.state_dict(),
-            "numpy_rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+            "numpy_rng": self.rng.bit_generator.state, **torch_rng_state(self.agent.device),
             "env_rng": {name: env_rng_state(v) for name, v in self.venvs.items()},
         }
 
@@ -166,7 +167,7 @@ class PEARLTrainer:
         self.rl_buffer.load_state_dict(state["rl_buffer"])
         self.enc_buffer.load_state_dict(state["enc_buffer"])
         self.rng.bit_generator.state = state["numpy_rng"]
-        torch.set_rng_state(state["torch_rng"])
+        set_torch_rng_state(state, self.agent.device)
         for name, venv in self.venvs.items():
             set_env_rng_state(venv, state["env_rng"][name])
 

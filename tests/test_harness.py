@@ -34,7 +34,7 @@ def _runs(results: Path) -> dict[int, dict]:
 
 
 def test_dry_run_lists_the_papers_whole_matrix(capsys):
-    assert main(["run", "--dry-run"]) == 0
+    assert main(["run", "--dry-run", "--no-estimate"]) == 0
     out = capsys.readouterr().out
     assert "96 cells: 96 to run" in out and "0 skipped" in out
     lines = out.splitlines()
@@ -47,7 +47,7 @@ def test_dry_run_lists_cells_of_unimplemented_methods_as_skipped(capsys, monkeyp
     from benchmarks import registry
 
     monkeypatch.setitem(registry._REGISTRY, "promp", registry.Entry(None, "not implemented yet (test double)"))
-    assert main(["run", "--dry-run"]) == 0
+    assert main(["run", "--dry-run", "--no-estimate"]) == 0
     out = capsys.readouterr().out
     assert "96 cells: 78 to run" in out and "18 skipped" in out  # promp x 6 MuJoCo families x 3 seeds
     assert sum("skipped: not implemented yet (test double)" in line for line in out.splitlines()) == 18

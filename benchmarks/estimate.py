@@ -1,0 +1,124 @@
+"""How long a matrix will take: per-cell wall-time estimates from a short calibration on this machine.
+
+Each distinct cell shape (method, family, profile, overrides; seeds share one) is calibrated once:
+the method's adapter builds its real trainer at the cell's sizes and times a few seconds of its
+work (PEARL: env steps of collection and gradient steps; baselines: whole iterations on 2 and 4
+tasks), giving seconds per unit of work; the cell's budget in those units gives its estimate
+(``adapter.estimate_seconds``). Calibrations are cached in ``$PEARL_BENCH_CACHE`` (default
+``~/.cache/pearl-bench``) under the CPU capability, torch version, threads and device, so a
+second ``--dry-run`` is instant. Checkpoint writes and Sacred's bookkeeping are not included.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+CACHE_ENV = "PEARL_BENCH_CACHE"
+CALIBRATION_S = 3.0  # seconds of timed work per distinct cell shape
+
+
+def timed_repeats(fn: Callable[[], Any], seconds: float, min_calls: int = 2) -> tuple[float, list]:
+    """Call ``fn`` once untimed (warm-up), then until ``seconds`` have passed and at least ``min_calls``
+    calls were made; returns the mean seconds per call and what the timed calls returned."""
+    fn()
+    results, start = [], time.perf_counter()
+    while len(results) < min_calls or time.perf_counter() - start < seconds:
+        results.append(fn())
+    return (time.perf_counter() - start) / len(results), results
+
+
+def seconds_per(fn: Callable[[], int]) -> float:
+    """Seconds per unit of work of one call of ``fn``, which returns how many units it did."""
+    start = time.perf_counter()
+    units = fn()
+    return (time.perf_counter() - start) / units
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "pearl-bench")
+
+
+def machine_tag() -> str:
+    import torch
+
+    return f"{torch.backends.cpu.get_cpu_capability()} torch {torch.__version__}"
+
+
+def _cache_key(config: dict[str, Any]) -> str:
+    from benchmarks.runkey import config_hash
+
+    shape = f"{machine_tag()}|{config.get('num_threads')}|{config.get('device')}|{config_hash({**config, 'seed': 0})}"
+    return f"{config['method']}_{config['family']}_{hashlib.sha256(shape.encode()).hexdigest()[:12]}"
+
+
+def calibrate_cells(cells: list, seconds: float | None = None, log: Callable[[str], None] = print) -> float:
+    """Set ``cell.estimate_s`` for every runnable cell whose adapter can calibrate; returns the
+    seconds spent calibrating (0 when everything came from the cache)."""
+    from benchmarks.registry import get_method
+
+    seconds = CALIBRATION_S if seconds is None else seconds
+    path = cache_dir() / "calibration.json"
+    cache = json.loads(path.read_text()) if path.exists() else {}
+    spent, dirty = 0.0, False
+    for cell in cells:
+        if cell.skip_reason:
+            continue
+        method = get_method(cell.method)
+        if not hasattr(method, "calibrate"):
+            continue
+        typed = method.config_from_dict(cell.config)
+        key = _cache_key(cell.config)
+        if key not in cache:
+            log(f"calibrating {cell.method} on {cell.family} ({seconds:.0f} s of timed work) ...")
+            start = time.perf_counter()
+            cache[key] = method.calibrate(typed, seconds)
+            spent += time.perf_counter() - start
+            dirty = True
+        cell.estimate_s = method.estimate_seconds(typed, cache[key])
+    if dirty:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(cache, indent=1, sort_keys=True))
+    return spent
+
+
+def makespan(seconds: list[float], jobs: int) -> float:
+    """Wall time of running cells of these durations ``jobs`` at a time, longest first (the runner's
+    queue order may differ; the longest cell bounds it from below anyway)."""
+    slots = [0.0] * max(1, jobs)
+    for s in sorted(seconds, reverse=True):
+        slots[slots.index(min(slots))] += s
+    return max(slots, default=0.0)
+
+
+def duration(seconds: float) -> str:
+    """``4.2 s``, ``42 s``, ``17 min``, ``5.2 h``, ``12.3 days``."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def summary(cells: list, jobs: int, cores: int, calibration_s: float) -> str:
+    """The total line of ``--dry-run``: wall time at ``--jobs`` and where the numbers come from."""
+    estimated = [c.estimate_s for c in cells if getattr(c, "estimate_s", None) is not None]
+    if not estimated:
+        return "estimated wall time: no runnable cell can be calibrated"
+    slowdown = max(1.0, jobs / max(1, cores))  # more jobs than cores share them
+    wall = makespan(estimated, jobs) * slowdown
+    missing = sum(1 for c in cells if not c.skip_reason and getattr(c, "estimate_s", None) is None)
+    return (f"estimated wall time: {duration(wall)} with --jobs {jobs} on {cores} core(s) "
+            f"({duration(sum(estimated))} of runs in all{f'; {missing} cell(s) not estimated' if missing else ''}). "
+            f"An estimate, extrapolated from timing each cell's own trainer for a few seconds on this machine "
+            f"({machine_tag()}; calibration {'cached' if calibration_s == 0 else f'took {calibration_s:.0f} s'}, "
+            f"in {cache_dir()}): costs per iteration, gradient step and env step times the cell's budget; checkpoints "
+            f"and Sacred's bookkeeping not included.")

@@ -1,0 +1,43 @@
+"""``pearl-bench run --dry-run``: wall-time estimates from a short, cached calibration (benchmarks.estimate)."""
+
+from __future__ import annotations
+
+import json
+
+from benchmarks import estimate
+from benchmarks.cli import main
+from benchmarks.matrix import plan
+
+DRY_RUN = ["run", "--dry-run", "--profile", "smoke", "--families", "point-robot", "--methods", "pearl", "promp",
+           "--grid", "--seeds", "0", "1", "--jobs", "2"]
+
+
+def test_dry_run_estimates_every_cell_from_a_cached_calibration(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(estimate.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(estimate, "CALIBRATION_S", 0.05)
+    assert main(DRY_RUN) == 0
+    captured = capsys.readouterr()
+    assert captured.err.count("calibrating") == 2  # one per method x family, the seeds share it
+    cache = json.loads((tmp_path / "calibration.json").read_text())
+    assert len(cache) == 2 and all(v["env_step_s"] > 0 and v["setup_s"] > 0 for v in cache.values())
+    assert any(v.get("grad_step_s", 0) > 0 for v in cache.values())  # PEARL's gradient steps
+    rows = captured.out.splitlines()[2:6]
+    assert all(line.split()[9] == "s" for line in rows)  # "est. wall" column: "1.5 s"
+    total = captured.out.splitlines()[-1]
+    assert total.startswith("estimated wall time:") and "with --jobs 2" in total
+    assert "An estimate" in total and "calibration took" in total and estimate.machine_tag() in total
+
+    assert main(DRY_RUN) == 0  # second time: from the cache, no calibration
+    captured = capsys.readouterr()
+    assert "calibrating" not in captured.err and "calibration cached" in captured.out
+
+
+def test_estimate_follows_the_budget_and_the_jobs(tmp_path, monkeypatch):
+    monkeypatch.setenv(estimate.CACHE_ENV, str(tmp_path))
+    short, long = (plan("smoke", ["pearl"], ["point-robot"], [0], {"num_train_steps_per_itr": n}, grid=True)
+                   for n in (5, 500))
+    for cells in (short, long):
+        estimate.calibrate_cells(cells, seconds=0.05, log=lambda _: None)
+    assert long[0].estimate_s > short[0].estimate_s
+    assert estimate.makespan([4, 3, 3, 2], jobs=2) == 6 and estimate.makespan([4, 3, 3, 2], jobs=1) == 12
+    assert estimate.duration(3 * 86400) == "3.0 days" and estimate.duration(7200) == "2.0 h"

@@ -1,0 +1,73 @@
+"""device and precision options (pearl.hardware): refused up front where the hardware lacks them,
+resolved where it has them, never changing the run key of float32 CPU runs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from baselines.config import make_config as baseline_config
+from baselines.trainer import train as baseline_train
+from benchmarks.cli import main
+from benchmarks.runkey import run_key
+from pearl import hardware
+from pearl.checkpoint import check_resumable, load_latest
+from pearl.config import make_config
+from pearl.trainer import RESUMABLE_CHANGES, train
+
+SMOKE_TRAIN = ["train", "pearl", "point-robot", "--profile", "smoke"]
+
+
+@pytest.mark.skipif(hardware.cpu_has_bf16(), reason="this CPU has native bf16: nothing to refuse")
+def test_bfloat16_on_a_cpu_without_it_is_refused_before_anything_runs(tmp_path, capsys):
+    for argv in (SMOKE_TRAIN, ["run", "--profile", "smoke", "--families", "sparse-point-robot", "--dry-run"]):
+        assert main(argv + ["--set", "precision=bfloat16", "--results", str(tmp_path / "r")]) == 2
+        err = capsys.readouterr().err
+        assert f"capability {torch.backends.cpu.get_cpu_capability()}" in err
+        assert "precision=float32" in err and "precision=auto" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_auto_precision_takes_bf16_only_where_the_cpu_has_it(monkeypatch):
+    keys = {}
+    for native, expected in ((True, "bfloat16"), (False, "float32")):
+        monkeypatch.setattr(hardware, "cpu_has_bf16", lambda native=native: native)
+        cfg = make_config("pearl", "point-robot", "smoke", {"precision": "auto"})
+        assert cfg.net.precision == expected  # resolved: the run key records what ran
+        keys[expected] = run_key(cfg.to_dict())
+    float32 = make_config("pearl", "point-robot", "smoke")
+    assert keys["float32"] == run_key(float32.to_dict())  # existing float32 runs keep their keys
+    assert keys["bfloat16"] != keys["float32"]
+    with pytest.raises(ValueError, match=r"unknown precision 'float16'; valid choices: float32, bfloat16, auto"):
+        make_config("pearl", "point-robot", "smoke", {"precision": "float16"})
+
+
+def test_cuda_is_refused_where_there_is_none_and_auto_falls_back_to_cpu(monkeypatch, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for argv in (SMOKE_TRAIN, ["train", "promp", "point-robot", "--profile", "smoke"]):
+        assert main(argv + ["--set", "device=cuda"]) == 2
+        assert "device='cuda' but torch sees no CUDA GPU" in capsys.readouterr().err
+    assert hardware.resolve_device("auto") == torch.device("cpu")
+    with pytest.raises(ValueError, match=r"unknown device 'tpu'; valid choices: cpu, cuda, auto"):
+        baseline_config("rl2-ppo", "point-robot", "smoke", {"device": "tpu"})
+
+
+def test_device_is_an_execution_detail_outside_the_run_key():
+    for config in (make_config("pearl", "point-robot", "smoke"), baseline_config("promp", "point-robot", "smoke")):
+        cpu = config.to_dict()
+        older = {k: v for k, v in cpu.items() if k != "device"}  # written before the option existed
+        assert run_key({**cpu, "device": "auto"}) == run_key(cpu) == run_key(older)
+        check_resumable(older, cpu, RESUMABLE_CHANGES | {"eval_every", "max_env_steps"})
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU: the CUDA path is untested here")
+def test_short_trainings_on_cuda_and_a_cuda_checkpoint_resumes_on_cpu(tmp_path):
+    cfg = make_config("pearl", "point-robot", "smoke", {"device": "cuda"})
+    out = train(cfg, checkpoint_dir=tmp_path / "pearl", stop_after=1)
+    assert out["iterations_completed"] == 1
+    assert load_latest(tmp_path / "pearl")["agent"]["qf.q1.last.weight"].device.type == "cpu"  # map_location
+    resumed = train(make_config("pearl", "point-robot", "smoke", {"device": "cpu"}), checkpoint_dir=tmp_path / "pearl")
+    assert resumed["finished"] and resumed["resumed_from_iteration"] == 1
+    for method in ("promp", "maml-trpo", "rl2-ppo"):
+        summary = baseline_train(baseline_config(method, "point-robot", "smoke", {"device": "cuda"}))
+        assert summary["finished"] and summary["last_eval"] is not None
