@@ -11,9 +11,10 @@ of one iteration's collection is timed (policy forwards, env steps, storing tran
   rl2-ppo            ``sample_trials``: one trial of E episodes per task of the meta-batch
   maml-trpo, promp   ``sample_meta_batch``: one sampling phase of K tasks x R episodes, pre-update
 
-``bare`` replays the same number of env steps as bare ``mujoco.mj_step`` (``benchmarks.env_speed``).
-Every repeat measures bare and then every method, interleaved, so a busy machine slows all of them
-alike; the table gives the median over repeats (env steps per second of wall clock, one process).
+``bare`` replays 20,000 random-action env steps as bare ``mujoco.mj_step`` (``benchmarks.env_speed``).
+Every repeat measures bare and then every method, interleaved; the table gives the median over
+repeats of env steps per second of wall clock and per second of this process's CPU time (the
+latter is less disturbed by other processes on a shared machine), and each as a fraction of bare.
 """
 
 from __future__ import annotations
@@ -72,24 +73,25 @@ def make_collector(method: str, family: str, profile: str, threads: int):
     return _pearl_collector(method, family, profile, threads)
 
 
-def bare_mj_step(family: str, n_steps: int, seed: int = 0) -> float:
+def bare_mj_step(family: str, n_steps: int, seed: int = 0, clock=time.perf_counter) -> float:
     """Env steps/s of bare ``mj_step`` replaying ``n_steps`` random-action steps of ``family``."""
     from benchmarks.env_speed import time_raw
     from pearl.envs import make_env
 
     env = make_env(family).unwrapped
     act_dim = env.action_space.shape[0]
-    rate = time_raw(env, np.random.default_rng(seed).uniform(-1, 1, (n_steps, act_dim)))
+    rate = time_raw(env, np.random.default_rng(seed).uniform(-1, 1, (n_steps, act_dim)), clock)
     env.close()
     if rate is None:
         raise ValueError(f"{family} has no MuJoCo physics: there is no bare mj_step to compare with")
     return rate
 
 
-def _timed(collect) -> float:
-    start = time.perf_counter()
+def _timed(collect) -> tuple[float, float]:
+    """(wall-clock, CPU-time) env steps/s of one call."""
+    wall, cpu = time.perf_counter(), time.process_time()
     steps = collect()
-    return steps / (time.perf_counter() - start)
+    return steps / (time.perf_counter() - wall), steps / (time.process_time() - cpu)
 
 
 def measure(family: str, profile: str, methods: list[str], repeats: int, threads: int,
@@ -101,17 +103,25 @@ def measure(family: str, profile: str, methods: list[str], repeats: int, threads
     collectors = {m: make_collector(m, family, profile, threads) for m in methods}
     for _, collect in collectors.values():
         collect()  # warm-up: first-call allocations, buffer growth
-    rates: dict[str, list[float]] = {"bare mj_step": [], **{m: [] for m in methods}}
+    names = ["bare mj_step", *methods]
+    wall: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(repeats):
-        rates["bare mj_step"].append(bare_mj_step(family, bare_steps))
+        wall["bare mj_step"].append(bare_mj_step(family, bare_steps))
+        cpu["bare mj_step"].append(bare_mj_step(family, bare_steps, clock=time.process_time))
         for m, (_, collect) in collectors.items():
-            rates[m].append(_timed(collect))
+            w, c = _timed(collect)
+            wall[m].append(w)
+            cpu[m].append(c)
     for trainer, _ in collectors.values():
         trainer.close()
-    median = {name: statistics.median(r) for name, r in rates.items()}
+    med = {name: statistics.median(r) for name, r in wall.items()}
+    med_cpu = {name: statistics.median(r) for name, r in cpu.items()}
     return {"family": family, "profile": profile, "threads": threads, "repeats": repeats,
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "steps_per_s": median, "all": rates,
-            "fraction_of_bare": {m: median[m] / median["bare mj_step"] for m in methods}}
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "steps_per_s": med, "steps_per_cpu_s": med_cpu, "all": {"wall": wall, "cpu": cpu},
+            "fraction_of_bare": {m: med[m] / med["bare mj_step"] for m in methods},
+            "fraction_of_bare_cpu": {m: med_cpu[m] / med_cpu["bare mj_step"] for m in methods}}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -138,10 +148,12 @@ def main(argv: list[str] | None = None) -> dict:
     bare = r["steps_per_s"]["bare mj_step"]
     print(f"collection on {r['family']} ({r['profile']} profile, {r['threads']} thread(s), CPU {r['cpu_capability']}, "
           f"median of {r['repeats']})")
-    print(f"{'method':<22}{'env steps/s':>12}{'of bare':>9}")
-    print(f"{'bare mj_step':<22}{bare:>12,.0f}{1.0:>9.0%}")
+    bare_cpu = r["steps_per_cpu_s"]["bare mj_step"]
+    print(f"{'method':<22}{'env steps/s':>12}{'of bare':>9}{'per CPU s':>12}{'of bare':>9}")
+    print(f"{'bare mj_step':<22}{bare:>12,.0f}{1.0:>9.0%}{bare_cpu:>12,.0f}{1.0:>9.0%}")
     for m in args.methods:
-        print(f"{m:<22}{r['steps_per_s'][m]:>12,.0f}{r['fraction_of_bare'][m]:>9.0%}")
+        print(f"{m:<22}{r['steps_per_s'][m]:>12,.0f}{r['fraction_of_bare'][m]:>9.0%}"
+              f"{r['steps_per_cpu_s'][m]:>12,.0f}{r['fraction_of_bare_cpu'][m]:>9.0%}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(r, f, indent=1)

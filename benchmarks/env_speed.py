@@ -42,7 +42,7 @@ def _time_vector(venv, actions: np.ndarray) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def time_raw(env, actions: np.ndarray) -> float | None:
+def time_raw(env, actions: np.ndarray, clock=time.perf_counter) -> float | None:
     """Replay the exact physics of an env run (same controls, same reset states) with bare mj_step."""
     if not hasattr(env, "model"):
         return None
@@ -57,14 +57,14 @@ def time_raw(env, actions: np.ndarray) -> float | None:
             env.reset()
             resets[t + 1] = (env.data.qpos.copy(), env.data.qvel.copy())
     model, data = env.model, mujoco.MjData(env.model)
-    start = time.perf_counter()
+    start = clock()
     for t, ctrl in enumerate(controls):
         if t in resets:
             data.qpos[:], data.qvel[:] = resets[t]
             mujoco.mj_forward(model, data)
         data.ctrl[:] = ctrl
         mujoco.mj_step(model, data, nstep=env.frame_skip)
-    return len(controls) / (time.perf_counter() - start)
+    return len(controls) / (clock() - start)
 
 
 def measure(family: str, n_steps: int, num_tasks: int) -> dict:
