@@ -42,7 +42,7 @@ def _time_vector(venv, actions: np.ndarray) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def _time_raw(env, actions: np.ndarray) -> float | None:
+def time_raw(env, actions: np.ndarray, clock=time.perf_counter) -> float | None:
     """Replay the exact physics of an env run (same controls, same reset states) with bare mj_step."""
     if not hasattr(env, "model"):
         return None
@@ -57,14 +57,14 @@ def _time_raw(env, actions: np.ndarray) -> float | None:
             env.reset()
             resets[t + 1] = (env.data.qpos.copy(), env.data.qvel.copy())
     model, data = env.model, mujoco.MjData(env.model)
-    start = time.perf_counter()
+    start = clock()
     for t, ctrl in enumerate(controls):
         if t in resets:
             data.qpos[:], data.qvel[:] = resets[t]
             mujoco.mj_forward(model, data)
         data.ctrl[:] = ctrl
         mujoco.mj_step(model, data, nstep=env.frame_skip)
-    return len(controls) / (time.perf_counter() - start)
+    return len(controls) / (clock() - start)
 
 
 def measure(family: str, n_steps: int, num_tasks: int) -> dict:
@@ -79,7 +79,7 @@ def measure(family: str, n_steps: int, num_tasks: int) -> dict:
     tasks = (spec.train_tasks * num_tasks)[:num_tasks]
     venv = TaskVectorEnv(family, tasks, seed=0)
     vector = _time_vector(venv, rng.uniform(-1, 1, (max(n_steps // num_tasks, 1), num_tasks, act_dim)))
-    raw = _time_raw(env.unwrapped, rng.uniform(-1, 1, (n_steps, act_dim)))
+    raw = time_raw(env.unwrapped, rng.uniform(-1, 1, (n_steps, act_dim)))
     return {"family": family, "single": single, "unwrapped": unwrapped, "vector": vector, "raw": raw,
             "num_tasks": num_tasks, "steps": n_steps}
 

@@ -77,14 +77,19 @@ class Layout:
 
     def rows(self, obs, action, reward, sparse_reward, terminal, next_obs) -> np.ndarray:
         """Pack per-transition arrays (leading dims equal) into buffer rows."""
-        lead = np.shape(reward)
-        return np.concatenate(
-            [np.asarray(obs, np.float32).reshape(*lead, self.obs_dim),
-             np.asarray(action, np.float32).reshape(*lead, self.act_dim),
-             np.asarray(reward, np.float32)[..., None],
-             np.asarray(sparse_reward, np.float32)[..., None],
-             np.asarray(terminal, np.float32)[..., None],
-             np.asarray(next_obs, np.float32).reshape(*lead, self.obs_dim)], axis=-1)
+        out = np.empty((*np.shape(reward), self.width), dtype=np.float32)
+        self.write_rows(out, obs, action, reward, sparse_reward, terminal, next_obs)
+        return out
+
+    def write_rows(self, out: np.ndarray, obs, action, reward, sparse_reward, terminal, next_obs) -> None:
+        """``rows(...)`` written into ``out (..., width)`` in place (the rollout loop's preallocated array)."""
+        lead = out.shape[:-1]
+        out[..., self.obs] = np.reshape(obs, (*lead, self.obs_dim))
+        out[..., self.action] = np.reshape(action, (*lead, self.act_dim))
+        out[..., self.reward] = reward
+        out[..., self.sparse_reward] = sparse_reward
+        out[..., self.terminal] = terminal
+        out[..., self.next_obs] = np.reshape(next_obs, (*lead, self.obs_dim))
 
 
 class MultiTaskReplayBuffer:

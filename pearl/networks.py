@@ -26,6 +26,8 @@ def output_layer(layer: nn.Linear, h: torch.Tensor) -> torch.Tensor:
     means, log-stds and posterior parameters come out of a float32 output layer, so Bellman
     targets, log-probabilities and the product of Gaussians never see bf16 rounding.
     """
+    if not torch.is_autocast_enabled(h.device.type):  # acting and float32 steps: skip the context switch
+        return layer(h)
     with torch.autocast(h.device.type, enabled=False):
         return layer(h.float())
 
@@ -51,7 +53,7 @@ class MLP(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.hidden:
-            x = F.relu(layer(x))
+            x = F.relu(F.linear(x, layer.weight, layer.bias))  # = layer(x), minus the Module call overhead
         return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -93,11 +95,14 @@ class TanhGaussianPolicy(nn.Module):
         nn.init.uniform_(self.log_std_head.weight, -init_w, init_w)
         nn.init.uniform_(self.log_std_head.bias, -init_w, init_w)
 
-    def forward(self, obs: torch.Tensor, z: torch.Tensor, deterministic: bool = False):
-        """Returns ``action, log_prob, mean, log_std`` (log_prob is None when deterministic)."""
+    def _head(self, obs: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.trunk.features(torch.cat([obs, z], dim=-1))
         mean = output_layer(self.trunk.last, h)
-        log_std = output_layer(self.log_std_head, h).clamp(LOG_STD_MIN, LOG_STD_MAX)
+        return mean, output_layer(self.log_std_head, h).clamp(LOG_STD_MIN, LOG_STD_MAX)
+
+    def forward(self, obs: torch.Tensor, z: torch.Tensor, deterministic: bool = False):
+        """Returns ``action, log_prob, mean, log_std`` (log_prob is None when deterministic)."""
+        mean, log_std = self._head(obs, z)
         if deterministic:
             return torch.tanh(mean), None, mean, log_std
         std = log_std.exp()
@@ -107,3 +112,11 @@ class TanhGaussianPolicy(nn.Module):
         normal_log_prob = -0.5 * ((u - mean) / std) ** 2 - log_std - 0.5 * math.log(2 * math.pi)
         log_prob = (normal_log_prob - torch.log(1.0 - action.pow(2) + 1e-6)).sum(-1)
         return action, log_prob, mean, log_std
+
+    def sample_action(self, obs: torch.Tensor, z: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        """The action of ``forward`` alone (same ops, same noise draw), without the log-probability:
+        the acting path of data collection."""
+        mean, log_std = self._head(obs, z)
+        if deterministic:
+            return torch.tanh(mean)
+        return torch.tanh(mean + log_std.exp() * torch.randn_like(mean))

@@ -62,11 +62,11 @@ class PEARLAgent(nn.Module):
     def prior(self, num_tasks: int) -> Posterior:
         return self.encoder.prior(num_tasks)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def act(self, obs: np.ndarray, z: torch.Tensor, deterministic: bool = False) -> np.ndarray:
         """One batched policy forward: ``obs (n, obs_dim)``, ``z (n, latent)`` -> actions ``(n, act_dim)``."""
-        action, *_ = self.policy(torch.as_tensor(obs, dtype=torch.float32, device=self.device), z.to(self.device),
-                                 deterministic=deterministic)
+        obs = torch.from_numpy(np.asarray(obs, dtype=np.float32)).to(self.device)
+        action = self.policy.sample_action(obs, z.to(self.device), deterministic)
         return action.cpu().numpy().astype(np.float64)
 
 

@@ -47,6 +47,7 @@ def run_episode(agent: PEARLAgent, venv: TaskVectorEnv, z: torch.Tensor, layout:
     lengths = np.zeros(n, dtype=np.int64)
     returns = np.zeros(n)
     sparse_returns = np.zeros(n)
+    no_sparse = np.zeros(n)
     obs = venv.reset()
     observations = [obs] if record_observations else None
     t = 0
@@ -54,8 +55,8 @@ def run_episode(agent: PEARLAgent, venv: TaskVectorEnv, z: torch.Tensor, layout:
         action = agent.act(obs, z, deterministic=deterministic)
         next_obs, reward, terminated, _, info = venv.step(action)
         active = info["active"]
-        sparse = info.get("sparse_reward", np.zeros(n))
-        rows[t] = layout.rows(obs, action, reward, sparse, terminated, next_obs)
+        sparse = info.get("sparse_reward", no_sparse)
+        layout.write_rows(rows[t], obs, action, reward, sparse, terminated, next_obs)
         lengths += active
         returns += reward * active
         sparse_returns += sparse * active

@@ -26,18 +26,21 @@ class HalfCheetahBase(MujocoMetaEnv):
         finally:
             mujoco.set_mju_user_warning(None)
         self._torso = self.model.body("torso").id
+        # views into MjData's fixed buffers, read on every step (attribute reads build new arrays)
+        self._qpos, self._qvel, self._torso_xpos = self.data.qpos, self.data.qvel, self.data.xpos[self._torso]
 
     def _get_obs(self) -> np.ndarray:
-        d = self.data
-        return np.concatenate([d.qpos[1:], d.qvel, d.xpos[self._torso]]).astype(np.float32)
+        obs = np.empty(20, dtype=np.float32)
+        obs[:8], obs[8:17], obs[17:] = self._qpos[1:], self._qvel, self._torso_xpos
+        return obs
 
     def forward_reward(self, x_velocity: float) -> float:
         raise NotImplementedError
 
     def _step(self, action: np.ndarray):
-        x_before = self.data.qpos[0]
+        x_before = self._qpos[0]
         self.do_simulation(action)
-        x_velocity = (self.data.qpos[0] - x_before) / self.dt
+        x_velocity = (self._qpos[0] - x_before) / self._dt
         forward = self.forward_reward(x_velocity)
         ctrl_cost = CTRL_COST * float(action @ action)
         info = {"x_velocity": x_velocity, "reward_forward": forward, "reward_ctrl": -ctrl_cost}

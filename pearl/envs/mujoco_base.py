@@ -32,6 +32,7 @@ class MujocoMetaEnv(MetaEnv):
         if self.timestep is not None:
             self.model.opt.timestep = self.timestep
         self.data = mujoco.MjData(self.model)
+        self._ctrl = self.data.ctrl  # a view into MjData's fixed buffer (attribute reads build a new array)
         self._dt = self.model.opt.timestep * self.frame_skip  # cached: MjOption reads are slow
         self.init_qpos = self.data.qpos.copy()
         self.init_qvel = self.data.qvel.copy()
@@ -43,7 +44,7 @@ class MujocoMetaEnv(MetaEnv):
         return self._dt
 
     def do_simulation(self, ctrl: np.ndarray) -> None:
-        self.data.ctrl[:] = ctrl
+        self._ctrl[:] = ctrl
         mujoco.mj_step(self.model, self.data, nstep=self.frame_skip)
         if self.needs_contact_forces:
             mujoco.mj_rnePostConstraint(self.model, self.data)

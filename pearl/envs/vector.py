@@ -85,9 +85,9 @@ class TaskVectorEnv:
         reward = np.zeros(n)
         terminated = np.zeros(n, dtype=bool)
         infos: list[dict | None] = [None] * n
-        for i in np.flatnonzero(active):
-            obs, reward[i], terminated[i], _, infos[i] = self.envs[i]._step(physical[i])
-            self._obs[i] = obs
+        envs, all_obs = self.envs, self._obs
+        for i in np.flatnonzero(active).tolist():  # Python ints: cheaper indexing in the hot loop
+            all_obs[i], reward[i], terminated[i], _, infos[i] = envs[i]._step(physical[i])
         self._t += 1
         truncated = active & ~terminated & (self._t >= self.horizon)
         self.done |= terminated | truncated
