@@ -106,7 +106,8 @@ def variant(family: str | None, env_kwargs: dict[str, Any] | None) -> str:
     default and one that sets it to the same value are the same variant. ``""`` when the env
     takes no keyword arguments.
     """
-    kwargs = {**_env_defaults(family), **(env_kwargs or {})}
+    given = {k: v for k, v in (env_kwargs or {}).items() if v is not None}  # None: not set
+    kwargs = {**_env_defaults(family), **given}
     return ", ".join(f"{k}={_format_value(v)}" for k, v in sorted(kwargs.items()))
 
 
