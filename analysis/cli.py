@@ -11,6 +11,12 @@ from analysis import query
 from analysis.stats import final_values, summarize
 
 
+def _warn_problems(store: query.Store) -> None:
+    """Unreadable run files, by path: the command went on without them."""
+    for path, why in store.problems.items():
+        print(f"pearl-bench: warning: left out unreadable {path}: {why}", file=sys.stderr)
+
+
 def _add_store_args(p: argparse.ArgumentParser) -> None:
     store = p.add_mutually_exclusive_group()
     store.add_argument("--results", metavar="DIR", default=None,
@@ -73,9 +79,15 @@ def cmd_query(args) -> int:
             table = table[query.RUN_COLUMNS]
     else:
         filters = _filters(args)
-        filters["status"] = filters["status"] or ["COMPLETED"]  # partial attempts would count a seed twice
-        finals = final_values(query.metrics(store, args.metric, **filters))
+        if filters["status"] not in (None, [query.COUNTED_STATUS]):
+            raise ValueError(f"--metric summarises the counted runs (status {query.COUNTED_STATUS}); "
+                             f"drop --status {' '.join(filters['status'])}")
+        filters.pop("status")
+        counted = query.counted_runs(store, **filters)
+        query.check_metric(store, args.metric, counted)
+        finals = final_values(query.results(store, args.metric, **filters))
         table = summarize(finals) if not finals.empty else finals
+    _warn_problems(store)
     if table.empty:
         print(f"no runs match in {store.describe()}", file=sys.stderr)
         return 1
@@ -87,12 +99,13 @@ def cmd_figures(args) -> int:
     from analysis.figures import make_figures
 
     store = query.for_profile(_open(args), args.profile)
-    results = make_figures(store, args.out, args.only)
+    results = make_figures(store, args.out, args.only, progress=lambda line: print(line, flush=True))
     for r in results:
         state = "NO DATA" if r.empty else "ok"
         print(f"{r.name}: {state} -> {', '.join(str(f) for f in r.files)}")
         if r.missing:
             print(f"  missing cells: {'; '.join(r.missing)}")
+    _warn_problems(store)
     if all(r.empty for r in results):
         print(f"no logged runs for any requested figure in {store.describe()}", file=sys.stderr)
     return 0
@@ -101,7 +114,9 @@ def cmd_figures(args) -> int:
 def cmd_report(args) -> int:
     from analysis.report import write_report
 
-    index = write_report(query.for_profile(_open(args), args.profile), args.out)
+    store = query.for_profile(_open(args), args.profile)
+    index = write_report(store, args.out, progress=lambda line: print(line, flush=True))
+    _warn_problems(store)
     print(f"report written: {index}")
     return 0
 
@@ -110,8 +125,10 @@ def add_subcommands(sub) -> None:
     from analysis.figures import FIGURES
 
     p = sub.add_parser("query", help="print logged runs, or final metric values over seeds",
-                       description="Without --metric: one row per run. With --metric: the final value "
-                                   "per (method, family), mean over seeds with a bootstrap 95%% CI.")
+                       description="Without --metric: one row per run (every attempt). With --metric: the final "
+                                   "value per cell (method, family, variant, profile), mean over seeds with a "
+                                   "bootstrap 95%% CI, each (cell, seed) counted once (its latest COMPLETED "
+                                   "attempt).")
     _add_store_args(p)
     p.add_argument("--methods", nargs="+", metavar="METHOD")
     p.add_argument("--families", nargs="+", metavar="FAMILY")

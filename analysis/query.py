@@ -7,7 +7,13 @@ Two stores hold Sacred runs:
 * MongoDB in Sacred's schema (``runs`` and ``metrics`` collections), as Omniboard and
   incense read it. Filters become database queries there instead of loading everything.
 
-``runs(...)`` gives one row per run; ``metrics(...)`` one row per (run, metric, step, value).
+``runs(...)`` gives one row per run (every attempt); ``metrics(...)`` one row per (run, metric,
+step, value); ``results(...)`` the same rows for the runs the analysis counts: one per (cell, seed),
+the latest COMPLETED attempt. A *cell* is (method, family, env variant, profile): variants (e.g.
+``goal_radius=0.8``) and budget profiles are never pooled.
+
+A run file that cannot be read (missing, not JSON, not UTF-8, not a mapping) is recorded in the
+store's ``problems`` (path -> reason) and the run is left out; the commands print them.
 """
 
 from __future__ import annotations
@@ -21,8 +27,11 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-RUN_COLUMNS = ["run_id", "method", "family", "seed", "status", "host", "start_time", "stop_time"]
-METRIC_COLUMNS = ["run_id", "method", "family", "seed", "metric", "step", "value"]
+#: what makes two runs the same experiment, apart from the seed
+CELL = ["method", "family", "variant", "profile"]
+RUN_COLUMNS = ["run_id", *CELL, "seed", "status", "host", "start_time", "stop_time"]
+METRIC_COLUMNS = ["run_id", *CELL, "seed", "metric", "step", "value"]
+COUNTED_STATUS = "COMPLETED"
 
 
 class EmptyStoreError(LookupError):
@@ -86,11 +95,53 @@ def _flatten(config: dict[str, Any], prefix: str = "config.") -> dict[str, Any]:
     return out
 
 
+def _format_value(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def variant(family: str | None, env_kwargs: dict[str, Any] | None) -> str:
+    """The env variant of a run, e.g. ``goal_radius=0.8``: its env kwargs over the env's defaults.
+
+    Defaults are filled in from the env constructor, so a run that leaves ``goal_radius`` at its
+    default and one that sets it to the same value are the same variant. ``""`` when the env
+    takes no keyword arguments.
+    """
+    given = {k: v for k, v in (env_kwargs or {}).items() if v is not None}  # None: not set
+    kwargs = {**_env_defaults(family), **given}
+    return ", ".join(f"{k}={_format_value(v)}" for k, v in sorted(kwargs.items()))
+
+
+_ENV_DEFAULTS: dict[str, dict[str, Any]] = {}
+
+
+def _env_defaults(family: str | None) -> dict[str, Any]:
+    """Keyword defaults of a family's env constructor (other than the task)."""
+    import importlib
+    import inspect
+
+    if family not in _ENV_DEFAULTS:
+        from pearl.envs import FAMILIES
+
+        defaults: dict[str, Any] = {}
+        spec = FAMILIES.get(family)
+        if spec is not None:
+            module, _, name = spec.entry_point.partition(":")
+            init = getattr(importlib.import_module(module), name).__init__
+            defaults = {p.name: p.default for p in inspect.signature(init).parameters.values()
+                        if p.default is not inspect.Parameter.empty and p.name != "task"}
+            defaults.update(spec.env_kwargs)
+        _ENV_DEFAULTS[family] = defaults
+    return _ENV_DEFAULTS[family]
+
+
 def _run_row(run_id: Any, run: dict, config: dict) -> dict[str, Any]:
+    env_kwargs = config.get("env_kwargs")
     row = {
         "run_id": run_id,
         "method": config.get("method"),
         "family": config.get("family"),
+        "variant": variant(config.get("family"), env_kwargs if isinstance(env_kwargs, dict) else None),
+        "profile": config.get("profile"),
         "seed": config.get("seed"),
         "status": run.get("status"),
         "host": (run.get("host") or {}).get("hostname"),
@@ -106,7 +157,7 @@ def _runs_frame(rows: list[dict]) -> pd.DataFrame:
     if table.empty:
         return pd.DataFrame(columns=RUN_COLUMNS)
     extra = sorted(c for c in table.columns if c not in RUN_COLUMNS)
-    return table[RUN_COLUMNS + extra].sort_values(["method", "family", "seed", "run_id"]).reset_index(drop=True)
+    return table[RUN_COLUMNS + extra].sort_values([*CELL, "seed", "run_id"]).reset_index(drop=True)
 
 
 class FileStore:
@@ -116,6 +167,8 @@ class FileStore:
         self.path = Path(path)
         if not self.path.is_dir():
             raise FileNotFoundError(f"results directory {str(self.path)!r} does not exist")
+        self.problems: dict[str, str] = {}  # path -> why it could not be read
+        self._cache: dict[Path, tuple[tuple[int, int], dict]] = {}
 
     def describe(self) -> str:
         return f"embedded store {self.path}"
@@ -125,32 +178,68 @@ class FileStore:
             if child.is_dir() and child.name.isdigit() and (child / "run.json").exists():
                 yield child
 
-    @staticmethod
-    def _read(path: Path) -> dict:
+    def _read(self, path: Path, required: bool = True) -> dict | None:
+        """The JSON object in ``path``, or None (recorded in ``problems``) when it cannot be read.
+
+        Parsed files are cached by (mtime, size), so a report reads each file once.
+        """
         try:
-            return json.loads(path.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return {}
+            stat = path.stat()
+        except FileNotFoundError:
+            if required:
+                self.problems[str(path)] = "missing"
+            return None
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        cached = self._cache.get(path)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        try:
+            data = json.loads(path.read_bytes().decode("utf-8"))
+        except UnicodeDecodeError as err:
+            self.problems[str(path)] = f"not UTF-8 ({err.reason} at byte {err.start})"
+            return None
+        except (OSError, ValueError) as err:
+            self.problems[str(path)] = f"not valid JSON ({err})"
+            return None
+        if not isinstance(data, dict):
+            self.problems[str(path)] = f"holds a JSON {type(data).__name__}, not an object"
+            return None
+        self.problems.pop(str(path), None)
+        self._cache[path] = (stamp, data)
+        return data
 
     def runs(self, flt: RunFilter) -> pd.DataFrame:
         rows = []
         for run_dir in self._run_dirs():
             run = self._read(run_dir / "run.json")
             config = self._read(run_dir / "config.json")
-            rows.append(_run_row(int(run_dir.name), run, config))
+            if run is not None and config is not None:
+                rows.append(_run_row(int(run_dir.name), run, config))
         return flt.keep(_runs_frame(rows)).reset_index(drop=True)
+
+    def _metrics_file(self, run_id: Any) -> dict:
+        path = self.path / str(run_id) / "metrics.json"
+        metrics = self._read(path) or {}
+        bad = [name for name, series in metrics.items()
+               if not (isinstance(series, dict) and isinstance(series.get("steps"), list)
+                       and isinstance(series.get("values"), list) and len(series["steps"]) == len(series["values"]))]
+        if bad:
+            self.problems[str(path)] = f"malformed series {', '.join(map(repr, bad))}"
+        return {name: series for name, series in metrics.items() if name not in bad}
 
     def raw_metrics(self, run_ids: Sequence[Any], names: Sequence[str] | None) -> list[dict]:
         out = []
         for run_id in run_ids:
-            metrics = self._read(self.path / str(run_id) / "metrics.json")
-            for name, series in metrics.items():
+            for name, series in self._metrics_file(run_id).items():
                 if names is None or name in names:
                     out.append({"run_id": run_id, "name": name, "steps": series["steps"], "values": series["values"]})
         return out
 
+    def metric_names(self, run_ids: Sequence[Any]) -> set[str]:
+        return {name for run_id in run_ids for name in self._metrics_file(run_id)}
+
     def info(self, run_id: Any) -> dict:
-        return self._read(self.path / str(run_id) / "info.json")
+        return self._read(self.path / str(run_id) / "info.json", required=False) or {}
 
     def artifact(self, run_id: Any, name: str) -> bytes | None:
         path = self.path / str(run_id) / name
@@ -162,6 +251,7 @@ class MongoStore:
 
     def __init__(self, database):
         self.db = database
+        self.problems: dict[str, str] = {}  # "runs/<id>" -> why it could not be read
 
     @classmethod
     def connect(cls, url: str, db_name: str = "pearl_bench") -> "MongoStore":
@@ -175,8 +265,13 @@ class MongoStore:
 
     def runs(self, flt: RunFilter) -> pd.DataFrame:
         projection = {"config": 1, "status": 1, "host": 1, "start_time": 1, "stop_time": 1}
-        rows = [_run_row(doc["_id"], doc, doc.get("config", {}))
-                for doc in self.db.runs.find(flt.mongo_query(), projection)]
+        rows = []
+        for doc in self.db.runs.find(flt.mongo_query(), projection):
+            config = doc.get("config")
+            if isinstance(config, dict):
+                rows.append(_run_row(doc["_id"], doc, config))
+            else:
+                self.problems[f"runs/{doc['_id']}"] = f"config is a {type(config).__name__}, not a document"
         return _runs_frame(rows)
 
     def raw_metrics(self, run_ids: Sequence[Any], names: Sequence[str] | None) -> list[dict]:
@@ -184,6 +279,9 @@ class MongoStore:
         if names is not None:
             query["name"] = {"$in": list(names)}
         return list(self.db.metrics.find(query, {"run_id": 1, "name": 1, "steps": 1, "values": 1}))
+
+    def metric_names(self, run_ids: Sequence[Any]) -> set[str]:
+        return set(self.db.metrics.distinct("name", {"run_id": {"$in": list(run_ids)}}))
 
     def info(self, run_id: Any) -> dict:
         doc = self.db.runs.find_one({"_id": run_id}, {"info": 1})
@@ -216,9 +314,41 @@ def runs(store: Store, **filters) -> pd.DataFrame:
     return store.runs(RunFilter.make(**filters))
 
 
+def latest_completed(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(counted, superseded): the latest COMPLETED attempt of each (cell, seed), and the other
+    COMPLETED attempts of the same (cell, seed), which the analysis leaves out (issue 14: a cell
+    run twice must not count one seed twice). "Latest" is the latest start time, then run id."""
+    done = table[table["status"] == COUNTED_STATUS]
+    if done.empty:
+        return done, done
+    ordered = done.sort_values(["start_time", "run_id"], na_position="first")
+    latest = ordered.duplicated([*CELL, "seed"], keep="last")
+    return ordered[~latest].sort_index(), ordered[latest].sort_index()
+
+
+def counted_runs(store: Store, **filters) -> pd.DataFrame:
+    """The runs the analysis counts: the latest COMPLETED attempt of each (cell, seed)."""
+    return latest_completed(runs(store, **{**filters, "status": [COUNTED_STATUS]}))[0]
+
+
+def check_metric(store: Store, metric: str, run_table: pd.DataFrame) -> None:
+    """ValueError naming the metrics the store holds when ``metric`` is not one of them."""
+    names = store.metric_names(run_table["run_id"].tolist()) if len(run_table) else set()
+    if names and metric not in names:
+        raise ValueError(f"unknown metric {metric!r}; the matching runs hold: {', '.join(sorted(names))}")
+
+
+def results(store: Store, metric: str | Sequence[str] | None = None, **filters) -> pd.DataFrame:
+    """``metrics`` of the counted runs only (``counted_runs``): one curve per (cell, seed)."""
+    return _metrics_of(store, counted_runs(store, **filters), metric)
+
+
 def metrics(store: Store, metric: str | Sequence[str] | None = None, **filters) -> pd.DataFrame:
-    """One row per (run, metric, step, value), with the run's method, family and seed."""
-    run_table = runs(store, **filters)
+    """One row per (run, metric, step, value) of every matching run, with the run's cell and seed."""
+    return _metrics_of(store, runs(store, **filters), metric)
+
+
+def _metrics_of(store: Store, run_table: pd.DataFrame, metric: str | Sequence[str] | None) -> pd.DataFrame:
     if run_table.empty:
         return pd.DataFrame(columns=METRIC_COLUMNS)
     names = [metric] if isinstance(metric, str) else (list(metric) if metric is not None else None)
@@ -228,8 +358,8 @@ def metrics(store: Store, metric: str | Sequence[str] | None = None, **filters) 
     frames = [pd.DataFrame({"run_id": s["run_id"], "metric": s["name"], "step": s["steps"], "value": s["values"]})
               for s in series]
     table = pd.concat(frames, ignore_index=True)
-    table = table.merge(run_table[["run_id", "method", "family", "seed"]], on="run_id")
-    return table[METRIC_COLUMNS].sort_values(["method", "family", "seed", "metric", "step"]).reset_index(drop=True)
+    table = table.merge(run_table[["run_id", *CELL, "seed"]], on="run_id")
+    return table[METRIC_COLUMNS].sort_values([*CELL, "seed", "metric", "step"]).reset_index(drop=True)
 
 
 class ScopedStore:
@@ -237,6 +367,10 @@ class ScopedStore:
 
     def __init__(self, store: Store, config: dict[str, Any]):
         self.store, self.config = store, dict(config)
+
+    @property
+    def problems(self) -> dict[str, str]:
+        return self.store.problems
 
     def describe(self) -> str:
         scope = ", ".join(f"{k}={v}" for k, v in self.config.items())
@@ -247,6 +381,9 @@ class ScopedStore:
 
     def raw_metrics(self, run_ids: Sequence[Any], names: Sequence[str] | None) -> list[dict]:
         return self.store.raw_metrics(run_ids, names)
+
+    def metric_names(self, run_ids: Sequence[Any]) -> set[str]:
+        return self.store.metric_names(run_ids)
 
     def info(self, run_id: Any) -> dict:
         return self.store.info(run_id)

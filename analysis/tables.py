@@ -1,68 +1,141 @@
-"""Tables the paper's claims rest on, computed from logged runs."""
+"""Tables the paper's claims rest on, computed from the counted runs (one per (cell, seed))."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from analysis import query
-from analysis.metrics import RETURN_METRIC, STATUS
-from analysis.stats import final_values, mean_curve, normalise_scores, stratified_bootstrap_ci, steps_to_reach, summarize
+from analysis.metrics import RETURN_METRIC
+from analysis.names import BASELINES, MAIN_METHODS
+from analysis.query import CELL
+from analysis.reference import random_scores
+from analysis.stats import (final_values, mean_curve, normalise_scores, stratified_bootstrap_ci, steps_to_reach,
+                            summarize)
+
+TASK = ["family", "variant", "profile"]  # a cell without its method: what methods are compared on
 
 
 def final_returns(store: query.Store, metric: str = RETURN_METRIC, **filters) -> pd.DataFrame:
-    """Final return per (method, family): mean over seeds and a bootstrap 95% CI."""
-    finals = final_values(query.metrics(store, metric, **{"status": STATUS, **filters}))
+    """Final return per cell: mean over seeds and a bootstrap 95% CI."""
+    finals = final_values(query.results(store, metric, **filters))
     if finals.empty:
-        return pd.DataFrame(columns=["method", "family", "mean", "ci_low", "ci_high", "n_seeds"])
+        return pd.DataFrame(columns=[*CELL, "mean", "ci_low", "ci_high", "n_seeds"])
     return summarize(finals)
+
+
+SAMPLE_EFFICIENCY_COLUMNS = ["baseline", *TASK, "pearl_final", "baseline_best", "baseline_steps_to_pearl_final",
+                             "pearl_steps_to_baseline_best", "baseline_steps_to_best", "speedup"]
 
 
 def sample_efficiency(store: query.Store, reference: str = "pearl", metric: str = RETURN_METRIC,
                       **filters) -> pd.DataFrame:
-    """The paper's "20-100x" claim, per (baseline, family), from the across-seed mean curves.
+    """The paper's "20-100x" claim, per (baseline, task), from the across-seed mean curves.
 
-    ``baseline_steps_to_ref_final``: env steps the baseline needs to reach the reference
-    method's final return; ``ref_steps_to_baseline_best``: env steps the reference needs to
-    reach the baseline's best return; ``speedup`` = the ratio of the two when both are reached,
-    i.e. how many times fewer samples the reference needs for the baseline's best. NaN means
-    "not reached" (``reached`` says which).
+    ``pearl_final``: PEARL's mean final return; ``baseline_best``: the highest point of the
+    baseline's mean curve; ``baseline_steps_to_pearl_final``: env steps the baseline's mean
+    curve needs to reach ``pearl_final``; ``pearl_steps_to_baseline_best``: env steps PEARL's
+    mean curve needs to reach ``baseline_best``; ``baseline_steps_to_best``: env steps at which
+    the baseline reaches its best; ``speedup`` = ``baseline_steps_to_best /
+    pearl_steps_to_baseline_best``. Empty step cells mean "never reached".
     """
-    table = query.metrics(store, metric, **{"status": STATUS, **filters})
-    columns = ["baseline", "family", "ref_final", "baseline_best", "baseline_steps_to_ref_final",
-               "ref_steps_to_baseline_best", "baseline_steps_to_best", "speedup", "reached"]
+    table = query.results(store, metric, **filters)
     rows = []
-    for family, fam in table.groupby("family"):
+    for task, fam in table.groupby(TASK, sort=True, dropna=False):
         ref = fam[fam["method"] == reference]
         if ref.empty:
             continue
         ref_curve = mean_curve(ref)
         ref_final = float(final_values(ref)["value"].mean())
-        for baseline, base in fam[fam["method"] != reference].groupby("method"):
+        for baseline, base in fam[fam["method"].isin(BASELINES)].groupby("method"):
             curve = mean_curve(base)
+            if curve.empty:
+                continue
             best = float(curve.max())
-            base_to_ref = steps_to_reach(curve, ref_final)
             ref_to_best = steps_to_reach(ref_curve, best)
             base_to_best = float(curve.idxmax())
             speedup = base_to_best / ref_to_best if np.isfinite(ref_to_best) and ref_to_best > 0 else np.nan
-            reached = []
-            reached.append("baseline reached ref final" if np.isfinite(base_to_ref) else "baseline: not reached")
-            reached.append("ref reached baseline best" if np.isfinite(ref_to_best) else "ref: not reached")
-            rows.append([baseline, family, ref_final, best, base_to_ref, ref_to_best, base_to_best, speedup,
-                         "; ".join(reached)])
-    return pd.DataFrame(rows, columns=columns)
+            rows.append([baseline, *task, ref_final, best, steps_to_reach(curve, ref_final), ref_to_best,
+                         base_to_best, speedup])
+    out = pd.DataFrame(rows, columns=SAMPLE_EFFICIENCY_COLUMNS)
+    for column in ("baseline_steps_to_pearl_final", "pearl_steps_to_baseline_best", "baseline_steps_to_best"):
+        out[column] = out[column].round().astype("Int64")  # env steps are integers; <NA> = not reached
+    return out
 
 
-def aggregate_iqm(store: query.Store, metric: str = RETURN_METRIC, reps: int = 2000, **filters) -> pd.DataFrame:
-    """Interquartile mean of min-max normalised final scores across families, per method,
-    with a stratified-bootstrap 95% CI (runs resampled within each family)."""
-    finals = final_values(query.metrics(store, metric, **{"status": STATUS, **filters}))
-    if finals.empty:
-        return pd.DataFrame(columns=["method", "iqm", "ci_low", "ci_high", "n_families", "n_runs"])
-    scored = normalise_scores(finals)
+@dataclass
+class Aggregate:
+    """The IQM tables: main methods, ablations vs PEARL, the reference scores and what was left out."""
+
+    main: pd.DataFrame
+    ablations: pd.DataFrame
+    references: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+IQM_COLUMNS = ["method", "iqm", "ci_low", "ci_high", "n_tasks", "n_runs", "tasks"]
+
+
+def _iqm_rows(scored: pd.DataFrame, methods: list[str], reps: int) -> pd.DataFrame:
     rows = []
-    for method, group in scored.groupby("method"):
-        matrix = group.pivot_table(index="seed", columns="family", values="score", aggfunc="mean")
+    for method in methods:
+        group = scored[scored["method"] == method]
+        if group.empty:
+            continue
+        matrix = group.pivot_table(index="seed", columns=TASK, values="score", aggfunc="first")
         iqm, low, high = stratified_bootstrap_ci(matrix.to_numpy(), reps=reps)
-        rows.append([method, iqm, low, high, matrix.shape[1], len(group)])
-    return pd.DataFrame(rows, columns=["method", "iqm", "ci_low", "ci_high", "n_families", "n_runs"])
+        tasks = ", ".join(sorted({" ".join(str(v) for v in t if v) for t in matrix.columns}))
+        rows.append([method, iqm, low, high, matrix.shape[1], len(group), tasks])
+    return pd.DataFrame(rows, columns=IQM_COLUMNS)
+
+
+def aggregate_iqm(store: query.Store, metric: str = RETURN_METRIC, reps: int = 2000, **filters) -> Aggregate:
+    """Interquartile mean of normalised final returns (rliable), with stratified-bootstrap 95% CIs.
+
+    Each task (family, variant, profile) is normalised by fixed reference scores
+    (``analysis.reference``): ``low`` the return of a random policy, ``high`` the best
+    mean final return of the four main methods. The main table compares the main methods over
+    the tasks every one of them has; each ablation is scored with PEARL on its own tasks.
+    Tasks that cannot be normalised (no reference, or ``high <= low``) are left out with a note.
+    """
+    runs = query.counted_runs(store, **filters)
+    finals = final_values(query.results(store, metric, **filters))
+    empty = pd.DataFrame(columns=IQM_COLUMNS)
+    if finals.empty:
+        return Aggregate(empty, empty, pd.DataFrame(columns=[*TASK, "low", "high"]), ["no completed runs"])
+    notes = []
+    means = finals.groupby(CELL, dropna=False)["value"].mean().reset_index()
+    main_means = means[means["method"].isin(MAIN_METHODS)]
+    high = main_means.groupby(TASK, dropna=False)["value"].max().rename("high").reset_index()
+    references = random_scores(runs[runs["method"].isin(MAIN_METHODS)], TASK).merge(high, on=TASK, how="inner")
+    for _, ref in references.iterrows():
+        label = " ".join(str(ref[c]) for c in TASK if ref[c])
+        if not np.isfinite(ref["low"]):
+            notes.append(f"{label} left out: the methods ran different horizons or rewards, so no random reference")
+        elif not ref["high"] > ref["low"]:
+            notes.append(f"{label} left out: the best main method's return ({ref['high']:.4g}) is not above "
+                         f"the random policy's ({ref['low']:.4g}), so it cannot be normalised")
+    scored = normalise_scores(finals, references, TASK)
+
+    present = [m for m in MAIN_METHODS if m in set(scored["method"])]
+    per_method = [set(map(tuple, scored.loc[scored["method"] == m, TASK].to_numpy().tolist())) for m in present]
+    shared = set.intersection(*per_method) if per_method else set()
+    for method, tasks in zip(present, per_method):
+        for task in sorted(tasks - shared, key=str):
+            notes.append(f"{' '.join(str(v) for v in task if v)} not in the main table: "
+                         f"not every main method ({', '.join(present)}) has it")
+    in_shared = scored[TASK].apply(tuple, axis=1).isin(shared)
+    main = _iqm_rows(scored[in_shared], present, reps)
+
+    ablation_rows = []
+    for method in sorted(set(scored["method"]) - set(MAIN_METHODS)):
+        tasks = set(map(tuple, scored.loc[scored["method"] == method, TASK].to_numpy().tolist()))
+        on_tasks = scored[scored[TASK].apply(tuple, axis=1).isin(tasks)]
+        table = _iqm_rows(on_tasks, ["pearl", method], reps)
+        table.insert(0, "ablation", method)
+        ablation_rows.append(table)
+    ablations = (pd.concat(ablation_rows, ignore_index=True) if ablation_rows
+                 else pd.DataFrame(columns=["ablation", *IQM_COLUMNS]))
+    return Aggregate(main, ablations, references[[*TASK, "horizon", "low", "high"]], notes)

@@ -21,7 +21,8 @@ from analysis import query
 from analysis.figures import make_figures
 from analysis.metrics import ADAPTATION_PREFIX, EVAL_PATHS_ARTIFACT, RETURN_METRIC
 from analysis.report import write_report
-from analysis.stats import interquartile_mean, stratified_bootstrap_ci
+from analysis.reference import random_policy_return
+from analysis.stats import align_curves, curve_band, interquartile_mean, stratified_bootstrap_ci
 from analysis.tables import aggregate_iqm, final_returns, sample_efficiency
 
 PEARL_STEPS = np.arange(0, 100_001, 10_000)
@@ -75,8 +76,8 @@ def make_experiment() -> Experiment:
         method = "pearl"  # noqa: F841
         family = "cheetah-vel"  # noqa: F841
         seed = 0  # noqa: F841
-        env_kwargs = {"goal_radius": 0.2}  # noqa: F841
-        algo = {"kl_lambda": 0.1}  # noqa: F841
+        env_kwargs = {"goal_radius": None}  # noqa: F841  (None: not set; sparse runs set it)
+        algo = {"kl_lambda": 0.1, "sparse_rewards": False}  # noqa: F841
         profile = "paper"  # noqa: F841
 
     @ex.main
@@ -174,17 +175,18 @@ def test_final_returns_table(store):
 def test_sample_efficiency_matches_hand_computation(store):
     table = sample_efficiency(store, family="cheetah-vel").set_index("baseline")
     # maml-trpo: mean curve step/20000 tops out at 50 at 1e6 steps; PEARL (step/1000) reaches 50 at 5e4.
+    assert set(table.index) == {"maml-trpo", "rl2-ppo"}  # ablations are not baselines
     maml = table.loc["maml-trpo"]
-    assert maml["ref_final"] == pytest.approx(100.0)
+    assert maml["pearl_final"] == pytest.approx(100.0)
     assert maml["baseline_best"] == pytest.approx(50.0)
-    assert np.isnan(maml["baseline_steps_to_ref_final"])  # never reaches PEARL's 100
-    assert maml["ref_steps_to_baseline_best"] == pytest.approx(50_000, rel=0.01)
+    assert pd.isna(maml["baseline_steps_to_pearl_final"])  # never reaches PEARL's 100
+    assert maml["pearl_steps_to_baseline_best"] == pytest.approx(50_000, rel=0.01)
     assert maml["speedup"] == pytest.approx(20.0, rel=0.01)
-    assert "baseline: not reached" in maml["reached"]
+    assert str(table["pearl_steps_to_baseline_best"].dtype) == "Int64"  # env steps are integers
     # rl2-ppo: step/5000 reaches PEARL's final 100 at 5e5 steps; its best (200) is beyond PEARL.
     rl2 = table.loc["rl2-ppo"]
-    assert rl2["baseline_steps_to_ref_final"] == pytest.approx(500_000, rel=0.01)
-    assert np.isnan(rl2["ref_steps_to_baseline_best"]) and np.isnan(rl2["speedup"])
+    assert rl2["baseline_steps_to_pearl_final"] == pytest.approx(500_000, rel=0.01)
+    assert pd.isna(rl2["pearl_steps_to_baseline_best"]) and np.isnan(rl2["speedup"])
 
 
 def test_iqm_estimator_hand_cases():
@@ -199,15 +201,25 @@ def test_iqm_estimator_hand_cases():
 
 
 def test_iqm_table(store):
-    table = aggregate_iqm(store, family=["cheetah-vel", "ant-goal-2d"], method=["pearl", "maml-trpo", "rl2-ppo"],
-                          reps=200).set_index("method")
-    # per family, finals are: rl2 199..201 (best), pearl 99..101, maml 49..51; min-max normalised over
-    # all runs: rl2 {1, .99, .98}-ish, maml {0, .0066, .0132}: the ordering must hold and be in [0, 1]
+    result = aggregate_iqm(store, family=["cheetah-vel", "ant-goal-2d"], method=["pearl", "maml-trpo", "rl2-ppo"],
+                           reps=200)
+    table = result.main.set_index("method")
+    # per family, finals are: rl2 199..201 (mean 200: the high reference), pearl 99..101, maml 49..51, all
+    # offset by -200 on ant-goal-2d; the low reference is a random policy's return on the family
     assert table.loc["rl2-ppo", "iqm"] > table.loc["pearl", "iqm"] > table.loc["maml-trpo", "iqm"]
-    low, high = 49.0, 201.0
-    expected_pearl = interquartile_mean((np.array([99, 100, 101] * 2) - low) / (high - low))
-    assert table.loc["pearl", "iqm"] == pytest.approx(expected_pearl)
-    assert (table["n_families"] == 2).all()
+    scores = []
+    for family, offset in (("cheetah-vel", 0.0), ("ant-goal-2d", -200.0)):
+        low = random_policy_return(family, (), 200, False)
+        assert low < -50 + offset  # a random policy is far below every synthetic method
+        scores += list((np.array([99.0, 100.0, 101.0]) + offset - low) / (200.0 + offset - low))
+    assert table.loc["pearl", "iqm"] == pytest.approx(interquartile_mean(np.array(scores)))
+    assert (table["n_tasks"] == 2).all()
+    refs = result.references.set_index("family")
+    assert refs.loc["cheetah-vel", "high"] == pytest.approx(200.0)  # the best main method's mean, fixed
+    # the ablations sit in their own table, each next to PEARL on its own family
+    ablations = aggregate_iqm(store, family="cheetah-vel", reps=50).ablations
+    assert set(ablations["ablation"]) == {"pearl-rnn-tran", "pearl-ctx-rlbatch"}
+    assert set(ablations["method"]) == {"pearl", "pearl-rnn-tran", "pearl-ctx-rlbatch"}
 
 
 def test_empty_store(tmp_path):
@@ -256,7 +268,8 @@ def test_cli_query_runs_and_final_values(file_store, capsys):
 
     assert main(["query", "--results", str(file_store.path), "--methods", "pearl", "--families", "cheetah-vel"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split()[:5] == ["run_id", "method", "family", "seed", "status"] and len(out) == 4
+    assert out[0].split()[:7] == ["run_id", "method", "family", "variant", "profile", "seed", "status"]
+    assert len(out) == 4
     assert main(["query", "--results", str(file_store.path), "--metric", RETURN_METRIC,
                  "--families", "cheetah-vel", "--format", "csv"]) == 0
     table = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out)).set_index("method")
@@ -317,3 +330,103 @@ def test_profiles_never_mix(tmp_path, capsys):
     assert "choose one with --profile" in capsys.readouterr().err
     assert main(["figures", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "f"),
                  "--profile", "smoke", "--only", "fig5"]) == 0
+
+
+# ------------------------------------------------------------------ cells, attempts, bad files (issues 10, 14)
+def small_store(path: Path, runs) -> query.FileStore:
+    """A store of ``(config, steps, values)`` runs of ``test/return``, logged in order through Sacred."""
+    ex = make_experiment()
+    ex.observers = [FileStorageObserver(str(path))]
+    for config, steps, values in runs:
+        _CURRENT.update(metrics={RETURN_METRIC: (np.asarray(steps), np.asarray(values, dtype=float))}, paths=None,
+                        tmp=str(path), fail=False)
+        ex.run(config_updates={"profile": "smoke", **config}, options={"--loglevel": "ERROR"})
+    return query.FileStore(path)
+
+
+def test_two_variants_of_one_family_are_never_pooled(store, capsys):
+    table = final_returns(store, family="sparse-point-robot", method="pearl").set_index("variant")
+    # adaptation aside, pearl's return is steps/1e4 * (radius + 1): final 12 at radius 0.2, 18 at 0.8
+    assert table.loc["goal_radius=0.2", "mean"] == pytest.approx(12.0)
+    assert table.loc["goal_radius=0.8", "mean"] == pytest.approx(18.0)
+    assert (table["n_seeds"] == 3).all() and (table["profile"] == "paper").all()
+
+
+def test_cli_metric_is_per_cell_and_an_unknown_metric_is_bad_input(file_store, capsys):
+    from benchmarks.cli import main
+
+    assert main(["query", "--results", str(file_store.path), "--metric", RETURN_METRIC, "--methods", "pearl",
+                 "--families", "sparse-point-robot", "--format", "csv"]) == 0
+    table = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out))
+    assert table["variant"].tolist() == ["goal_radius=0.2", "goal_radius=0.8"] and (table["n_seeds"] == 3).all()
+    assert main(["query", "--results", str(file_store.path), "--metric", "test/retrun"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown metric 'test/retrun'" in err and RETURN_METRIC in err
+
+
+def test_a_constant_return_method_does_not_score_one_by_construction(tmp_path):
+    radius = {"family": "sparse-point-robot", "env_kwargs": {"goal_radius": 0.2}, "algo": {"sparse_rewards": True}}
+    runs = [({"method": m, "seed": s, **radius}, [0, 20, 40], [0.0, 0.0, 0.0])
+            for m in ("pearl", "pearl-deterministic") for s in (0, 1)]
+    runs += [({"method": m, "family": "cheetah-vel", "seed": s}, [0, 200, 400], [v, v, v])
+             for m, v in (("pearl", -50.0), ("rl2-ppo", 0.0)) for s in (0, 1)]
+    result = aggregate_iqm(small_store(tmp_path, runs), reps=50)
+    # sparse: every return is 0, no better than a random policy: left out with a note, not scored 1.0
+    assert any("sparse-point-robot goal_radius=0.2" in n and "cannot be normalised" in n for n in result.notes)
+    assert result.ablations.empty
+    # cheetah-vel: PEARL's constant -50 lies between the random policy and RL²'s 0, so strictly inside (0, 1)
+    pearl = result.main.set_index("method").loc["pearl"]
+    assert 0.0 < pearl["iqm"] < 1.0 and pearl["tasks"] == "cheetah-vel smoke"
+
+
+def test_runs_with_different_eval_steps_share_one_monotone_grid():
+    steps = {0: [0, 100, 200, 300], 1: [0, 90, 210, 280], 2: [10, 120, 190, 310]}  # e.g. early terminations
+    table = pd.DataFrame([{"run_id": seed, "method": "pearl", "family": "walker-params", "variant": "",
+                           "profile": "smoke", "seed": seed, "metric": RETURN_METRIC, "step": x, "value": x + seed}
+                          for seed, xs in steps.items() for x in xs])
+    aligned = align_curves(table, points=25)
+    grids = [run["step"].to_numpy() for _, run in aligned.groupby("run_id")]
+    assert all(np.array_equal(g, grids[0]) for g in grids)  # one grid shared by every seed
+    assert np.all(np.diff(grids[0]) > 0) and grids[0][0] == 10 and grids[0][-1] == 280  # covered by every run
+    band = curve_band(aligned)
+    np.testing.assert_allclose(band["mean"], band["step"] + 1.0)  # the true mean: no zigzag, no drop
+    assert (band["low"] <= band["mean"]).all() and (band["mean"] <= band["high"]).all()
+
+
+def test_each_cell_and_seed_counts_once_the_latest_completed_attempt(tmp_path, capsys):
+    from benchmarks.cli import main
+    from analysis.report import runs_table
+
+    cell = {"method": "pearl", "family": "cheetah-vel"}
+    store = small_store(tmp_path, [({**cell, "seed": 0}, [0, 10], [0.0, 0.0]),
+                                   ({**cell, "seed": 1}, [0, 10], [0.0, 10.0]),
+                                   ({**cell, "seed": 1}, [0, 10], [0.0, 40.0])])  # run again: the later one counts
+    assert query.counted_runs(store)["run_id"].tolist() == [1, 3]
+    table = final_returns(store)
+    assert table["mean"].tolist() == [20.0] and table["n_seeds"].tolist() == [2]
+    cells, superseded = runs_table(store)
+    assert cells["seeds_counted"].tolist() == ["0, 1"] and superseded["run_id"].tolist() == [2]
+    assert main(["query", "--results", str(tmp_path), "--metric", RETURN_METRIC, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["mean"] == 20.0
+
+
+def test_unreadable_run_files_are_reported_by_path_and_the_rest_goes_on(tmp_path, capsys):
+    from benchmarks.cli import main
+
+    cell = {"method": "pearl", "family": "cheetah-vel"}
+    small_store(tmp_path, [({**cell, "seed": s}, [0, 10], [0.0, float(s)]) for s in range(5)])
+    (tmp_path / "2" / "metrics.json").unlink()
+    (tmp_path / "3" / "metrics.json").write_bytes(b"\xff\xfe garbage \x00")
+    (tmp_path / "4" / "config.json").write_text("[]")
+    bad = [str(tmp_path / "2" / "metrics.json"), str(tmp_path / "3" / "metrics.json"),
+           str(tmp_path / "4" / "config.json")]
+    assert main(["query", "--results", str(tmp_path), "--metric", RETURN_METRIC, "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)[0]["mean"] == pytest.approx(2.0)  # seeds 0 and 4 (runs 1 and 5) are readable
+    for path, why in zip(bad, ("missing", "not UTF-8", "holds a JSON list")):
+        assert f"left out unreadable {path}: {why}" in captured.err
+    assert main(["report", "--results", str(tmp_path), "--out", str(tmp_path / "report")]) == 0
+    captured = capsys.readouterr()
+    assert all(path in captured.err for path in bad) and "drawing fig3" in captured.out
+    index = (tmp_path / "report" / "index.md").read_text()
+    assert "Unreadable run files" in index and all(path in index for path in bad)
