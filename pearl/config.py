@@ -237,18 +237,18 @@ _MUJOCO = {f for f in FAMILIES if "point-robot" not in f}
 # quick: the reduced profile. It keeps every ratio that defines PEARL (gradient steps per collected
 #        env step, meta-batch, KL weight relative to the critic loss, context size, a replay buffer that
 #        holds the whole run) and shrinks only the network width (300 -> 64, encoder 200 -> 64), the RL
-#        batch (256 -> 128) and the number of iterations (``QUICK_ITERATIONS``: about 2-3 hours per run
-#        on one AVX2 core); evaluation every 2 iterations. README: "Reduced vs paper".
+#        batch (256 -> 128) and the number of iterations (``QUICK_ITERATIONS``: at most about 2 hours per run
+#        on one AVX2 core by `run --dry-run`'s estimate); evaluation every 2 iterations. README: "Reduced vs paper".
 # paper: the reference budget (500 iterations, evaluation every iteration).
 QUICK_ITERATIONS = {
-    "cheetah-vel": 40,  # 200k initial + 40 x 5k = 400k env steps, 80k gradient steps
+    "cheetah-vel": 60,  # 200k initial + 60 x 5k = 500k env steps, 120k gradient steps
     "cheetah-fwd-back": 100,  # 4k + 100 x 10k = 1.0M env steps, 200k gradient steps (meta-batch 4)
     "ant-fwd-back": 50,
     "ant-goal-2d": 30,
     "humanoid-dir-2d": 20,
     "walker-params": 30,
     "point-robot": 60,
-    "sparse-point-robot": 50,  # 16k + 50 x 10k = 516k env steps, 50k gradient steps
+    "sparse-point-robot": 100,  # 16k + 100 x 10k = 1.0M env steps ("~1e6 steps", Section 6.2), 100k gradient steps
 }
 PROFILE_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
     "smoke": {
