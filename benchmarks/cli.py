@@ -112,6 +112,7 @@ def _show_progress(args: argparse.Namespace) -> bool | None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from benchmarks import experiment
+    from benchmarks.matrix import train_command
     from benchmarks.progress import TrainProgress
     from benchmarks.registry import get_method
     from benchmarks.runkey import run_key
@@ -148,7 +149,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     progress = TrainProgress.for_method(method, typed, enabled=_show_progress(args), desc=args.method)
     experiment.LISTENERS.append(progress)
     try:
-        result = run_cell({"config": config, "store": store.to_dict(), "max_threads": available_cores()})
+        result = run_cell({"config": config, "store": store.to_dict(), "max_threads": available_cores(),
+                           "command": train_command(args.method, args.family, args.profile, args.seed,
+                                                    parse_overrides(args.set))})
     finally:
         experiment.LISTENERS.remove(progress)
         progress.close()

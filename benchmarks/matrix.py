@@ -12,6 +12,8 @@ runs); cells of methods that are not implemented yet are kept, marked skipped wi
 
 from __future__ import annotations
 
+import json
+import shlex
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -46,6 +48,7 @@ class Cell:
     skip_reason: str | None = None
     env_steps: dict[str, int] | None = None
     estimate_s: float | None = None  # wall-time estimate (benchmarks.estimate), when calibrated
+    command: str | None = None  # the ``pearl-bench train`` command that reproduces this run alone
 
     @property
     def label(self) -> str:
@@ -132,6 +135,26 @@ def _configure(cell: Cell, profile: str, overrides: dict[str, Any]) -> None:
     cell.config = spec.config_to_dict(typed)
     cell.run_key = run_key(cell.config)
     cell.env_steps = spec.estimate_env_steps(typed)
+    cell.command = train_command(cell.method, cell.family, profile, cell.seed, merged)
+
+
+def _flatten(overrides: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    items = []
+    for key, value in overrides.items():
+        if key == "env_kwargs" and not prefix and isinstance(value, dict):
+            items += [(f"env_kwargs.{k}", v) for k, v in value.items()]
+        else:
+            items.append((prefix + key, value))
+    return sorted(items)
+
+
+def train_command(method: str, family: str, profile: str, seed: int, overrides: dict[str, Any]) -> str:
+    """The ``pearl-bench train`` command line that builds the same config (and run key) as this cell."""
+    words = ["pearl-bench", "train", method, family, "--profile", profile, "--seed", str(seed)]
+    pairs = _flatten(overrides)
+    if pairs:
+        words += ["--set", *(f"{key}={json.dumps(value)}" for key, value in pairs)]
+    return shlex.join(words)
 
 
 def format_plan(cells: list[Cell]) -> str:

@@ -181,7 +181,7 @@ def run_matrix(cells: list[Cell], store: StoreSpec, jobs: int = 1, backend: str 
     stop_file = store.checkpoint_root / f".stop-{uuid.uuid4().hex[:12]}"
     threads = max(1, available_cores() // jobs) if backend == "loky" else 1
     requests = [{"config": c.config, "store": store.to_dict(), "max_threads": threads, "stop_file": str(stop_file),
-                 "sacred_options": sacred_options} for c in todo]
+                 "sacred_options": sacred_options, "command": c.command} for c in todo]
     print(f"running {len(todo)} run(s) on {backend} ({jobs} job(s), at most {threads} torch thread(s) each) "
           f"into {store.describe()}", file=out, flush=True)
     bar = tqdm(total=len(todo), unit="run", desc="matrix", disable=not progress or None, file=sys.stderr,

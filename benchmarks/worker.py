@@ -79,7 +79,8 @@ def _one_line(err: BaseException) -> str:
 
 def run_cell(request: dict[str, Any]) -> dict[str, Any]:
     """Run (or resume) one cell. ``request``: ``config`` (full config dict), ``store`` (StoreSpec dict),
-    optional ``max_threads`` (cap on torch threads), ``stop_file`` (skip when it exists), ``sacred_options``.
+    optional ``max_threads`` (cap on torch threads), ``stop_file`` (skip when it exists), ``sacred_options``,
+    ``command`` (the command line that reproduces the run, kept in the run's info).
 
     Returns ``{"run_key", "method", "family", "seed", "status", "run_id", "error", "seconds", "result"}``.
     """
@@ -139,8 +140,10 @@ def _run_locked(held: dict[str, Any] | None, out: dict[str, Any], config: dict[s
     try:
         experiment.ex.observers = make_observers(store)
         with interrupt_on_signals(on_signal, stop_file=stop_file):
-            run = experiment.ex.run(config_updates=config, info={"checkpoint_dir": str(work_dir)},
-                                    options=options)
+            info = {"checkpoint_dir": str(work_dir)}
+            if request.get("command"):
+                info["command"] = request["command"]
+            run = experiment.ex.run(config_updates=config, info=info, options=options)
         out.update(status=COMPLETED, run_id=run._id, result=run.result)
     except KeyboardInterrupt:
         on_signal(0)
