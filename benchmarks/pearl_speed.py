@@ -5,7 +5,7 @@
 
 It builds the real trainer for the given config, fills the buffers with the initial pool,
 then times (1) ``--grad-steps`` gradient steps of Algorithm 1 (batch sampling + one SAC/encoder
-update over the meta-batch), split into sampling, loss forward, backward/optimiser; (2) one
+update over the meta-batch), split into batch sampling and the update; (2) one
 collection round of the config (prior + posterior + extra-RL episodes for ``num_tasks_sample``
 tasks, lockstep, one policy forward per step); (3) one meta-test evaluation.
 
@@ -38,6 +38,7 @@ class Operand(NamedTuple):
     shape: torch.Size
     stride: tuple[int, ...]
     dtype: torch.dtype
+    device: torch.device
 
 
 class GemmRecorder(TorchDispatchMode):
@@ -50,7 +51,7 @@ class GemmRecorder(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func in GEMM_OPS:
-            self.calls.append((func, [Operand(a.shape, a.stride(), a.dtype) if isinstance(a, torch.Tensor) else a
+            self.calls.append((func, [Operand(a.shape, a.stride(), a.dtype, a.device) if isinstance(a, torch.Tensor) else a
                                       for a in args], kwargs))
         return func(*args, **kwargs)
 
@@ -72,7 +73,8 @@ def gemm_replay(calls: list[tuple], repeats: int = 3):
     for func, args, kwargs in calls:
         key = (func, tuple(args), tuple(sorted(kwargs.items())))
         if key not in kinds:
-            operands = [torch.empty_strided(a.shape, a.stride, dtype=a.dtype).normal_() if isinstance(a, Operand)
+            operands = [torch.empty_strided(a.shape, a.stride, dtype=a.dtype, device=a.device).normal_()
+                        if isinstance(a, Operand)
                         else a for a in args]
             kinds[key] = [lambda func=func, operands=operands, kwargs=kwargs: func(*operands, **kwargs), 0]
         kinds[key][1] += 1
@@ -82,9 +84,17 @@ def gemm_replay(calls: list[tuple], repeats: int = 3):
     return run
 
 
+def synchronize() -> None:
+    """Wait for queued GPU work, so wall-clock timings of CUDA code are honest (no-op without CUDA)."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 def seconds(fn) -> float:
+    synchronize()
     t0 = time.perf_counter()
     fn()
+    synchronize()
     return time.perf_counter() - t0
 
 
@@ -126,10 +136,12 @@ def measure(method: str, family: str, profile: str, overrides: dict, grad_steps:
     trainer.sampler.sample(rng.integers(0, len(trainer.train_tasks), a.meta_batch), rng)  # warm-up
     trainer.learner.update(trainer.sampler.sample(rng.integers(0, len(trainer.train_tasks), a.meta_batch), rng))
     for _ in range(grad_steps):
+        synchronize()
         t0 = time.perf_counter()
         batch = trainer.sampler.sample(rng.integers(0, len(trainer.train_tasks), a.meta_batch), rng)
         t1 = time.perf_counter()
         trainer.learner.update(batch)
+        synchronize()
         t2 = time.perf_counter()
         sample_s += t1 - t0
         update_s += t2 - t1
@@ -156,6 +168,7 @@ def measure(method: str, family: str, profile: str, overrides: dict, grad_steps:
         "grad_steps_per_s": grad_steps / (sample_s + update_s),
         "grad_step_ms": {"sample_batch": 1e3 * sample_s / grad_steps, "update": 1e3 * update_s / grad_steps},
         "precision": cfg.net.precision, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "device": str(trainer.learner.device), "device_name": _device_name(trainer.learner.device),
         "torch": torch.__version__, "gemm": gemm,
         "collect_env_steps_per_s": collected / collect_s,
         "initial_env_steps_per_s": initial / initial_s,
@@ -163,6 +176,12 @@ def measure(method: str, family: str, profile: str, overrides: dict, grad_steps:
         "iteration_s_estimate": per_iteration_s,
         "train_env_steps_per_s_estimate": collected / per_iteration_s,
     }
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({torch.backends.cpu.get_cpu_capability()})"
 
 
 def profile_update(method: str, family: str, profile: str, overrides: dict, threads: int, steps: int = 5) -> str:
@@ -203,7 +222,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     r = measure(args.method, args.family, args.profile, overrides, args.grad_steps, args.threads)
     print(f"{r['method']} on {r['family']} ({r['profile']}; nets {r['net_size']} wide, meta-batch "
-          f"{r['meta_batch']} x {r['batch_size']}, {r['threads']} thread(s))")
+          f"{r['meta_batch']} x {r['batch_size']}, {r['threads']} thread(s), learner on {r['device_name']})")
     print(f"  gradient steps/s            {r['grad_steps_per_s']:8.2f}   "
           f"(batch sampling {r['grad_step_ms']['sample_batch']:.1f} ms + update {r['grad_step_ms']['update']:.1f} ms)")
     g = r["gemm"]
@@ -211,7 +230,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"update's shapes: {g['gflop_per_step']:.1f} GFLOP per update ({g['gemm_calls_per_step']} matmuls) in "
           f"{g['update_ms']:.0f} ms = {g['achieved_gflops']:.1f} GFLOP/s; the same matmuls alone "
           f"{g['gemm_only_ms']:.0f} ms = {g['gemm_gflops']:.1f} GFLOP/s (medians of {args.grad_steps}, "
-          f"{r['precision']}, CPU {r['cpu_capability']})")
+          f"{r['precision']}, {r['device_name']})")
     print(f"  collection env steps/s      {r['collect_env_steps_per_s']:8.0f}   (policy in the loop, lockstep)")
     print(f"  evaluation env steps/s      {r['eval_env_steps_per_s']:8.0f}")
     print(f"  one iteration (estimate)    {r['iteration_s_estimate']:8.1f} s  -> "
