@@ -77,6 +77,11 @@ def _definitions(columns: dict[str, str]) -> list[str]:
     return ["Columns: " + "; ".join(f"**{k}**: {v}" for k, v in columns.items()) + ".", ""]
 
 
+def final_returns_block(store: query.Store) -> str:
+    """The final-return table as markdown (the report's, and the README's "Results" for the shipped runs)."""
+    return _markdown(final_returns(store))
+
+
 def runs_table(store: query.Store) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per cell: the seeds counted and every attempt by status; and the superseded attempts."""
     table = query.runs(store)
@@ -163,7 +168,7 @@ def write_report(store: query.Store, out_dir: str | Path, progress: Callable[[st
     for name, table in tables.items():
         table.to_csv(out / f"{name}.csv", index=False)
     lines += ["### Final test return per cell", "", "([final_returns.csv](final_returns.csv))", "",
-              _markdown(finals), f"_Final return = {RETURN_METRIC} at each run's last evaluation; profile {profile}._",
+              final_returns_block(store), f"_Final return = {RETURN_METRIC} at each run's last evaluation; profile {profile}._",
               "", *_definitions(FINAL_COLUMNS)]
     lines += ["### Sample efficiency: PEARL vs each baseline", "", "([sample_efficiency.csv](sample_efficiency.csv))",
               "", _markdown(efficiency), "_Computed from the mean-over-seeds curves (shared env-step grid) of each "

@@ -6,6 +6,8 @@ Subcommands:
   tasks FAMILY         list a family's task parameters (train or test split)
   train METHOD FAMILY  one run of a method on a family, recorded by Sacred (embedded store or MongoDB)
   run                  the paper's benchmark matrix (or a filtered part of it), in parallel, resumable
+  run --reference      the suite's reference set (README "Results"), at the quick profile
+  export               copy COMPLETED runs to another embedded store without weights or checkpoints
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import shutil
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -175,7 +178,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     from benchmarks.matrix import format_plan, plan
     from benchmarks.runner import run_matrix
 
-    cells = plan(args.profile, args.methods, args.families, args.seeds, parse_overrides(args.set), grid=args.grid)
+    if args.reference:
+        from benchmarks.reference_set import PROFILE, reference_cells
+
+        given = [flag for flag, value in (("--methods", args.methods), ("--families", args.families),
+                                          ("--seeds", args.seeds), ("--grid", args.grid), ("--set", args.set),
+                                          ("--profile", args.profile)) if value]
+        if given:
+            raise ValueError(f"--reference fixes the cells and the {PROFILE} profile; drop {', '.join(given)}")
+        cells = reference_cells()
+    else:
+        cells = plan(args.profile or "paper", args.methods, args.families, args.seeds, parse_overrides(args.set),
+                     grid=args.grid)
     if args.dry_run:
         if not args.no_estimate:
             from benchmarks.estimate import calibrate_cells, summary
@@ -191,6 +205,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     report = run_matrix(cells, _store_from_args(args), jobs=args.jobs, backend=args.backend,
                         scheduler=args.scheduler, progress=_show_progress(args) is not False)
     return report.exit_code
+
+
+def export_doc() -> str:
+    from benchmarks import export
+
+    return export.__doc__
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from benchmarks.export import export_runs, store_size
+
+    copied = export_runs(args.results, args.out, args.profile, args.max_mb)
+    for item in copied:
+        print(f"run {item.source_id} -> {args.out}/{item.dest_id}: {item.run_key} ({item.nbytes / 1024:.0f} KB)")
+    print(f"exported {len(copied)} run(s); {args.out} holds {store_size(Path(args.out)) / 2**20:.1f} MB")
+    return 0
 
 
 def _add_store_args(p: argparse.ArgumentParser) -> None:
@@ -254,7 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run the paper's benchmark matrix (Figures 3-7) over seeds 0 1 2, or the part "
                                    "selected by --methods/--families/--seeds. Completed runs in the store are skipped; "
                                    "interrupted or failed ones resume from their checkpoints.")
-    p.add_argument("--profile", choices=PROFILES, default="paper", help="budget: smoke | quick | paper (default: paper)")
+    p.add_argument("--profile", choices=PROFILES, default=None, help="budget: smoke | quick | paper (default: paper)")
+    p.add_argument("--reference", action="store_true",
+                   help="the suite's reference set (README 'Results'; benchmarks/reference_set.py) instead of a "
+                        "selection of the paper's matrix")
     p.add_argument("--methods", nargs="+", metavar="METHOD", help=f"subset of: {', '.join(known_methods())}")
     p.add_argument("--families", nargs="+", metavar="FAMILY", help=f"subset of: {', '.join(FAMILIES)}")
     p.add_argument("--seeds", nargs="+", type=int, metavar="N", help="seeds (default: 0 1 2)")
@@ -271,6 +304,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-estimate", action="store_true", help="with --dry-run: skip the wall-time calibration")
     _add_store_args(p)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("export", help="copy COMPLETED runs to another embedded store, without weights",
+                       description=export_doc())
+    p.add_argument("--results", metavar="DIR", required=True, help="the embedded store to copy from")
+    p.add_argument("--out", metavar="DIR", required=True, help="the embedded store to copy into (made if missing)")
+    p.add_argument("--profile", choices=PROFILES, default=None, help="only runs of this profile (default: all)")
+    p.add_argument("--max-mb", type=float, default=25.0, help="refuse to grow --out past this size (default: 25)")
+    p.set_defaults(func=cmd_export)
     from analysis.cli import add_subcommands
 
     add_subcommands(sub)

@@ -157,6 +157,19 @@ def train_command(method: str, family: str, profile: str, seed: int, overrides: 
     return shlex.join(words)
 
 
+def run_key_of_command(command: str) -> str:
+    """The run key a recorded ``pearl-bench train ...`` command line builds (to check it reproduces its run)."""
+    from benchmarks.cli import build_parser, parse_overrides
+
+    words = shlex.split(command)
+    if words[:2] != ["pearl-bench", "train"]:
+        raise ValueError(f"not a pearl-bench train command: {command!r}")
+    args = build_parser().parse_args(words[1:])
+    spec = get_method(args.method)
+    return run_key(spec.config_to_dict(spec.make_config(args.family, args.profile, parse_overrides(args.set),
+                                                        args.seed)))
+
+
 def format_plan(cells: list[Cell]) -> str:
     """The ``--dry-run`` table: one line per cell with its env steps (and wall-time estimate), then totals."""
     from benchmarks.estimate import duration

@@ -14,7 +14,7 @@ import pytest
 
 from benchmarks.cli import main, parse_overrides
 from benchmarks.journal import JournalLogger
-from benchmarks.matrix import plan
+from benchmarks.matrix import plan, run_key_of_command
 from benchmarks.runkey import run_key
 from benchmarks.runner import run_matrix
 from benchmarks.signals import STOP_FILE_POLL_S, interrupt_on_signals
@@ -82,28 +82,13 @@ def test_a_later_field_at_its_neutral_value_keeps_the_run_key():
     assert config_hash(changed, later) != config_hash(config, later)
 
 
-def _key_of_train_command(command: str) -> str:
-    """The run key that ``pearl-bench train ...`` (as recorded in a run's info) would run."""
-    import shlex
-
-    from benchmarks.cli import build_parser
-    from benchmarks.registry import get_method
-
-    words = shlex.split(command)
-    assert words[:2] == ["pearl-bench", "train"], command
-    args = build_parser().parse_args(words[1:])
-    method = get_method(args.method)
-    typed = method.make_config(args.family, args.profile, parse_overrides(args.set), args.seed)
-    return run_key(method.config_to_dict(typed))
-
-
 def test_every_cells_command_reproduces_its_run_key():
     grid = plan("quick", ["pearl", "maml-trpo"], ["sparse-point-robot"], [1], grid=True,
                 overrides={"env_kwargs": {"goal_radius": 0.5}, "eval_every": 3})
     paper = plan("smoke", ["pearl", "pearl-deterministic"], ["sparse-point-robot"], [2])
     assert len(grid) == 2 and len(paper) == 4
     for cell in grid + paper:
-        assert _key_of_train_command(cell.command) == cell.run_key, cell.command
+        assert run_key_of_command(cell.command) == cell.run_key, cell.command
     assert "env_kwargs.goal_radius=0.5" in grid[0].command and "eval_every=3" in grid[0].command
 
 
@@ -128,7 +113,7 @@ def test_smoke_matrix_into_embedded_store_then_rerun_skips(tmp_path, capsys):
         assert info["run_key"] == run_key(run["config"])
         assert info["pearl_bench_version"] == "0.1.0" and len(info["tasks"]["test"]) == 20
         assert info["attempt"] == 1 and info["resumed_from_checkpoint"] is None
-        assert _key_of_train_command(info["command"]) == info["run_key"]  # the recorded command reproduces it
+        assert run_key_of_command(info["command"]) == info["run_key"]  # the recorded command reproduces it
         paths = json.loads((results / str(min(runs)) / "eval_paths.json").read_text())
         assert len(paths[0]["goal"]) == 2 and len(paths[0]["episodes"][0][0]) == 2
 

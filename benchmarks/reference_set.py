@@ -1,0 +1,39 @@
+"""The suite's reference set: the runs behind the README's "Results" (issue 11), at the ``quick`` profile.
+
+* Figure 3 subset: PEARL, RL2-PPO, MAML-TRPO and ProMP on cheetah-vel and cheetah-fwd-back;
+* Figures 4 and 7: PEARL and deterministic-z PEARL on sparse-point-robot, goal radius 0.2;
+* Figures 5 and 6: the four encoder/context ablations on cheetah-vel (PEARL's cheetah-vel runs
+  above are their reference);
+
+seeds 0, 1 and 2 (the ablations seed 0). ``pearl-bench run --reference`` runs it; the finished
+runs are shipped, without weights, in ``benchmarks/reference/runs`` (``pearl-bench export``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmarks.matrix import Cell, plan
+
+PROFILE = "quick"
+SHIPPED = Path(__file__).resolve().parent / "reference" / "runs"
+REPORT = Path(__file__).resolve().parent / "reference" / "report"
+
+# (figures, methods, families, seeds, overrides)
+GROUPS: tuple[tuple[str, tuple[str, ...], tuple[str, ...], tuple[int, ...], dict], ...] = (
+    ("fig3", ("pearl", "rl2-ppo", "maml-trpo", "promp"), ("cheetah-vel", "cheetah-fwd-back"), (0, 1, 2), {}),
+    ("fig4 fig7", ("pearl", "pearl-deterministic"), ("sparse-point-robot",), (0, 1, 2),
+     {"env_kwargs": {"goal_radius": 0.2}}),
+    ("fig5 fig6", ("pearl-rnn-tran", "pearl-rnn-traj", "pearl-ctx-offpolicy", "pearl-ctx-rlbatch"), ("cheetah-vel",),
+     (0,), {}),
+)
+
+
+def reference_cells(profile: str = PROFILE) -> list[Cell]:
+    """Every cell of the reference set, each with its config and run key."""
+    cells: list[Cell] = []
+    for figures, methods, families, seeds, overrides in GROUPS:
+        for cell in plan(profile, methods, families, seeds, overrides, grid=True):
+            cell.figures = figures.split()
+            cells.append(cell)
+    return cells
