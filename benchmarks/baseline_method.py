@@ -52,7 +52,6 @@ class BaselineMethod(MethodAdapter):
 
         from baselines.trainer import BaselineTrainer
         from benchmarks.estimate import timed_repeats
-        from pearl.logger import MemoryLogger
 
         small = copy.deepcopy(config)
         s = small.sampling
@@ -70,7 +69,7 @@ class BaselineMethod(MethodAdapter):
         try:
             def iteration() -> tuple[int, float]:
                 before = trainer.env_steps
-                metrics = trainer.run_iteration(MemoryLogger())
+                metrics = trainer.run_iteration()
                 return trainer.env_steps - before, metrics["time/sample_s"]
             per_iteration_s, done = timed_repeats(iteration, seconds, min_calls=1)
         finally:

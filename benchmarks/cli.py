@@ -119,7 +119,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from benchmarks.runner import available_cores
     from benchmarks.store import check_store, completed_runs, repair_completed_run
     from benchmarks.worker import BUSY, COMPLETED, DONE_ELSEWHERE, INTERRUPTED, lock_owner, run_cell
-    from pearl.files import check_not_symlink
+    from pearl.core.files import check_not_symlink
 
     method = get_method(args.method)
     typed = method.make_config(args.family, args.profile, parse_overrides(args.set), args.seed)

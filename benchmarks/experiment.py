@@ -31,7 +31,7 @@ from benchmarks.journal import JournalLogger
 from benchmarks.registry import get_method
 from benchmarks.runkey import run_key
 from benchmarks.signals import interrupt_on_signals
-from pearl.files import check_not_symlink, open_nofollow
+from pearl.core.files import check_not_symlink, open_nofollow
 
 SETTINGS.CAPTURE_MODE = "sys"  # "fd" loses the last lines of output (sacred#289) and spawns a tee per run
 CHECKPOINTS_ENV = "PEARL_BENCH_CHECKPOINTS"

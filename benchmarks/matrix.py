@@ -19,9 +19,9 @@ from typing import Any, Sequence
 
 from benchmarks.registry import get_method, known_methods, unavailable_reason
 from benchmarks.runkey import run_key
-from pearl.config import PROFILES  # one list of budget profiles for every method
+from pearl.core.configs import DEFAULT_PROFILE, PROFILES  # one list of budget profiles for every method
+from pearl.envs import FAMILIES, MUJOCO_FAMILIES
 
-MUJOCO_FAMILIES = ("cheetah-vel", "cheetah-fwd-back", "ant-fwd-back", "ant-goal-2d", "humanoid-dir-2d", "walker-params")
 PAPER_SEEDS = (0, 1, 2)
 
 # (figures, methods, family, env kwargs)
@@ -62,12 +62,10 @@ def _check_names(kind: str, plural: str, given: Sequence[str] | None, valid: Seq
             raise ValueError(f"unknown {kind} {name!r}; valid {plural}: {', '.join(valid)}")
 
 
-def plan(profile: str = "paper", methods: Sequence[str] | None = None, families: Sequence[str] | None = None,
+def plan(profile: str = DEFAULT_PROFILE, methods: Sequence[str] | None = None, families: Sequence[str] | None = None,
          seeds: Sequence[int] | None = None, overrides: dict[str, Any] | None = None,
          grid: bool = False) -> list[Cell]:
     """The cells to run, each with its config, run key and env-step estimate (or skip reason)."""
-    from pearl.envs import FAMILIES
-
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
     _check_names("method", "methods", methods, known_methods())

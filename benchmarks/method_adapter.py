@@ -12,7 +12,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from pearl.logger import ENV_STEPS_METRIC, RETURN_METRIC
+from pearl.core.logger import ENV_STEPS_METRIC, RETURN_METRIC
 
 
 class MethodAdapter:
@@ -51,7 +51,7 @@ class MethodAdapter:
 
     def checkpoint_files(self, checkpoint_dir: str) -> list[Path]:
         """Checkpoints in ``checkpoint_dir``, oldest first."""
-        from pearl.checkpoint import list_checkpoints
+        from pearl.core.checkpoint import list_checkpoints
 
         return list_checkpoints(checkpoint_dir)
 
@@ -59,8 +59,8 @@ class MethodAdapter:
         """Write the latest checkpoint's weights (``model_state``) to ``out_path``; False if none."""
         import torch
 
-        from pearl.checkpoint import load_latest
-        from pearl.files import open_nofollow
+        from pearl.core.checkpoint import load_latest
+        from pearl.core.files import open_nofollow
 
         state = load_latest(checkpoint_dir)
         if state is None:

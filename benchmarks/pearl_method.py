@@ -86,7 +86,7 @@ class PEARLMethod(MethodAdapter):
         import numpy as np
 
         from pearl.envs import get_family, task_to_jsonable
-        from pearl.files import open_nofollow
+        from pearl.core.files import open_nofollow
 
         found = sorted(Path(checkpoint_dir).glob("eval_paths_*.npz"))
         if not found:

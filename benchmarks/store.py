@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.runkey import run_key
-from pearl.files import open_nofollow
+from pearl.core.files import open_nofollow
 
 MONGO_URL_ENV = "PEARL_BENCH_MONGO_URL"
 DEFAULT_DB = "pearl_bench"

@@ -25,7 +25,7 @@ from typing import Any, Iterator
 from benchmarks.runkey import run_key
 from benchmarks.signals import interrupt_on_signals
 from benchmarks.store import DEAD_STATUS, StoreSpec, completed_runs, make_observers, mark_dead_attempts
-from pearl.files import check_not_symlink, fd_nofollow
+from pearl.core.files import check_not_symlink, fd_nofollow
 
 LOCK_NAME = ".lock"
 COMPLETED, FAILED, INTERRUPTED = "COMPLETED", "FAILED", "INTERRUPTED"

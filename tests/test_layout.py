@@ -1,0 +1,21 @@
+"""The package boundaries: the baselines need nothing from PEARL's algorithm, only the shared core."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+# what ``baselines`` may use from the ``pearl`` package: the algorithm-neutral pieces
+SHARED = ("pearl", "pearl.core", "pearl.envs")
+
+
+def test_baselines_import_no_pearl_algorithm_module():
+    code = ("import json, sys, baselines.config, baselines.trainer, baselines.rl2, baselines.meta_gradient, "
+            "baselines.rollouts; print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'pearl')))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    imported = json.loads(proc.stdout)
+    assert "pearl.core.loop" in imported and "pearl.envs" in imported  # the check sees what it should
+    algorithm = [m for m in imported if not any(m == s or m.startswith(s + ".") for s in SHARED[1:]) and m != "pearl"]
+    assert algorithm == [], f"baselines imported PEARL's algorithm modules {algorithm}"
