@@ -1,5 +1,5 @@
 """Registry adapter for the on-policy baselines RL2-PPO, MAML-TRPO and ProMP (``baselines.config`` /
-``baselines.trainer``). Imported only when a baseline is used; the shared parts are in
+``baselines.trainer``). The trainer (torch) is imported on first use; the shared parts are in
 ``benchmarks.method_adapter``.
 """
 
@@ -9,13 +9,19 @@ import math
 import time
 from typing import Any
 
+from baselines.config import METHODS, BaselineConfig, make_config
 from benchmarks.method_adapter import MethodAdapter
 
 
 class BaselineMethod(MethodAdapter):
     """One of ``baselines.config.METHODS``; see ``benchmarks.registry.Method``."""
 
-    config_module, config_class, trainer_module = "baselines.config", "BaselineConfig", "baselines.trainer"
+    methods, config_class, build_config = METHODS, BaselineConfig, staticmethod(make_config)
+
+    def train(self, config, logger, checkpoint_dir: str) -> dict[str, Any]:
+        from baselines.trainer import train
+
+        return train(config, logger, checkpoint_dir)
 
     def model_state(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
         algo = checkpoint["algo"]

@@ -1,6 +1,6 @@
 """Registry adapter for PEARL and its five ablations (``pearl.config`` / ``pearl.trainer``).
 
-Imported only when a PEARL method is used; the shared parts are in ``benchmarks.method_adapter``.
+The trainer (torch) is imported on first use; the shared parts are in ``benchmarks.method_adapter``.
 """
 
 from __future__ import annotations
@@ -10,12 +10,18 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.method_adapter import MethodAdapter
+from pearl.config import METHODS, PEARLConfig, make_config
 
 
 class PEARLMethod(MethodAdapter):
     """One of ``pearl.config.METHODS``; see ``benchmarks.registry.Method``."""
 
-    config_module, config_class, trainer_module = "pearl.config", "PEARLConfig", "pearl.trainer"
+    methods, config_class, build_config = METHODS, PEARLConfig, staticmethod(make_config)
+
+    def train(self, config, logger, checkpoint_dir: str) -> dict[str, Any]:
+        from pearl.trainer import train
+
+        return train(config, logger, checkpoint_dir)
 
     def model_state(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
         return {"agent": checkpoint["agent"]}
