@@ -35,7 +35,9 @@ DONE_ELSEWHERE = "DONE_ELSEWHERE"  # completed by another process while this one
 
 @contextlib.contextmanager
 def cell_lock(work_dir: Path) -> Iterator[dict[str, Any] | None]:
-    """Hold the cell's lock; yields None when another live process holds it (then yields its owner)."""
+    """Hold the cell's lock for the ``with`` block: yields ``{"pid": this process}`` once it holds it, or
+    None at once when another live process does (``lock_owner`` says which). The lock (``flock``) goes
+    when the block ends or the process dies, so a crashed worker never leaves a cell locked."""
     work_dir.mkdir(parents=True, exist_ok=True)
     check_not_symlink(work_dir)
     fd = fd_nofollow(work_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT)
