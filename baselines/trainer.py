@@ -34,7 +34,7 @@ import torch
 from baselines.config import BaselineConfig, validate
 from pearl.core.checkpoint import check_resumable, save_checkpoint, set_torch_rng_state, torch_rng_state
 from pearl.core.logger import ADAPTATION_PREFIX, ENV_STEPS_METRIC, ITERATION_METRIC, RETURN_METRIC, Logger
-from pearl.core.loop import train_loop
+from pearl.core.loop import evaluation_due, train_loop
 from pearl.envs import TaskVectorEnv, get_family
 
 # config keys that may differ between a checkpoint and the resuming config
@@ -104,7 +104,7 @@ class BaselineTrainer:
         metrics, steps = self.algo.train_iteration(self.train_venv, it)
         self.env_steps += steps
         self.iteration += 1
-        if self.iteration % cfg.eval.eval_every == 0 or self.finished():
+        if evaluation_due(self.iteration, cfg.eval.eval_every, self.finished()):
             t1 = time.perf_counter()
             per_task = self.evaluate()  # (n_test, episodes)
             curve = per_task.mean(0)

@@ -32,6 +32,7 @@ class BaselineMethod(MethodAdapter):
 
     def estimate_env_steps(self, config) -> dict[str, int]:
         """Meta-training and evaluation env steps of the whole run (nominal: no early termination)."""
+        from pearl.core.loop import evaluation_due
         from pearl.envs import get_family
 
         iterations = config.planned_iterations()
@@ -41,7 +42,7 @@ class BaselineMethod(MethodAdapter):
         spec = get_family(config.family)
         n_test = min(config.max_test_tasks or spec.n_test, spec.n_test)
         e = config.eval
-        n_evals = sum(1 for it in range(1, iterations + 1) if it % e.eval_every == 0 or it == iterations)
+        n_evals = sum(1 for it in range(1, iterations + 1) if evaluation_due(it, e.eval_every, finished=it == iterations))
         if config.method == "rl2-ppo":
             per_eval = n_test * e.runs_per_task * (e.num_episodes or config.sampling.episodes_per_task)
         else:

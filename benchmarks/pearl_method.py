@@ -32,6 +32,7 @@ class PEARLMethod(MethodAdapter):
     def estimate_env_steps(self, config) -> dict[str, int]:
         """Meta-training and evaluation env steps of the whole run (nominal: no early termination);
         ``initial``: the part of ``train`` collected before the first iteration, all train tasks at once."""
+        from pearl.core.loop import evaluation_due
         from pearl.envs import get_family
 
         spec = get_family(config.family)
@@ -42,7 +43,7 @@ class PEARLMethod(MethodAdapter):
         initial_steps = a.num_initial_steps * n_train
         train_steps = initial_steps + a.num_iterations * per_iteration
         n_evals = sum(1 for it in range(a.num_iterations)
-                      if (it + 1) % e.eval_every == 0 or it == a.num_iterations - 1)
+                      if evaluation_due(it + 1, e.eval_every, finished=it + 1 == a.num_iterations))
         eval_steps = n_evals * n_test * e.num_evals * e.num_steps_per_eval
         return {"train": int(train_steps), "eval": int(eval_steps), "initial": int(initial_steps)}
 

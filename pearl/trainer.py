@@ -32,7 +32,7 @@ from pearl.core.files import open_nofollow
 from pearl.core.hardware import resolve_device, resolve_precision
 from pearl.core.logger import (ADAPTATION_PREFIX, ENV_STEPS_METRIC, EVAL_ENV_STEPS_METRIC, GRAD_STEPS_METRIC,
                                ITERATION_METRIC, RETURN_METRIC, TRAIN_PREFIX, Logger)
-from pearl.core.loop import train_loop
+from pearl.core.loop import evaluation_due, train_loop
 from pearl.envs import TaskVectorEnv, get_family
 from pearl.evaluation import EvalResult, evaluate_online
 from pearl.sac import LOSS_NAMES, PEARLAgent, PEARLLearner
@@ -124,8 +124,7 @@ class PEARLTrainer:
             metrics[TRAIN_PREFIX + name] = value
         t2 = time.perf_counter()
 
-        last = it == a.num_iterations - 1
-        if (it + 1) % cfg.eval.eval_every == 0 or last:
+        if evaluation_due(it + 1, cfg.eval.eval_every, finished=it + 1 >= a.num_iterations):
             result = self.evaluate()
             metrics[RETURN_METRIC] = result.final_return
             for k, v in enumerate(result.adaptation_curve, start=1):

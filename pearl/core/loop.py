@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from pearl.core.checkpoint import resume
 from pearl.core.logger import Logger, MemoryLogger
 
 
@@ -50,6 +49,11 @@ class Trainer(Protocol):
     def close(self) -> None: ...
 
 
+def evaluation_due(iterations_done: int, eval_every: int, finished: bool) -> bool:
+    """Evaluate after every ``eval_every``-th iteration and after the last one (every method's schedule)."""
+    return iterations_done % eval_every == 0 or finished
+
+
 def log_metrics(logger: Logger, metrics: dict[str, float], env_steps: int) -> None:
     """Every metric at ``step`` = env steps collected for meta-training."""
     for name, value in metrics.items():
@@ -63,6 +67,8 @@ def train_loop(trainer: Trainer, logger: Logger | None = None, checkpoint_dir: s
     ``stop_after``: stop once this many iterations are complete (checkpointing then), as if the
     process had been interrupted there; used to test resuming. The trainer is closed at the end.
     """
+    from pearl.core.checkpoint import resume  # torch, on first use (the budget estimates use this module too)
+
     logger = logger if logger is not None else MemoryLogger()
     config = trainer.config
     try:
