@@ -9,6 +9,8 @@ import pandas as pd
 
 from analysis import query
 from analysis.stats import final_values, summarize
+from benchmarks.cli import add_store_args
+from pearl.core.configs import PROFILES
 
 
 def _warn_problems(store: query.Store) -> None:
@@ -17,17 +19,8 @@ def _warn_problems(store: query.Store) -> None:
         print(f"pearl-bench: warning: left out unreadable {path}: {why}", file=sys.stderr)
 
 
-def _add_store_args(p: argparse.ArgumentParser) -> None:
-    store = p.add_mutually_exclusive_group()
-    store.add_argument("--results", metavar="DIR", default=None,
-                       help="embedded store (Sacred FileStorage directory; default: ./results)")
-    store.add_argument("--mongo", metavar="URL", default=None,
-                       help="MongoDB URL (default: $PEARL_BENCH_MONGO_URL if set)")
-    p.add_argument("--db", default="pearl_bench", help="MongoDB database name (default: pearl_bench)")
-
-
 def _add_profile_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", choices=["smoke", "quick", "paper"], default=None,
+    p.add_argument("--profile", choices=PROFILES, default=None,
                    help="use the runs of this profile (needed when the store holds several)")
 
 
@@ -129,7 +122,7 @@ def add_subcommands(sub) -> None:
                                    "value per cell (method, family, variant, profile), mean over seeds with a "
                                    "bootstrap 95%% CI, each (cell, seed) counted once (its latest COMPLETED "
                                    "attempt).")
-    _add_store_args(p)
+    add_store_args(p)
     p.add_argument("--methods", nargs="+", metavar="METHOD")
     p.add_argument("--families", nargs="+", metavar="FAMILY")
     p.add_argument("--seeds", nargs="+", type=int, metavar="SEED")
@@ -142,7 +135,7 @@ def add_subcommands(sub) -> None:
     p.set_defaults(func=cmd_query)
 
     p = sub.add_parser("figures", help="regenerate the paper's figures from logged runs")
-    _add_store_args(p)
+    add_store_args(p)
     p.add_argument("--out", default="figures", metavar="DIR", help="output folder (default: ./figures)")
     _add_profile_arg(p)
     p.add_argument("--only", nargs="+", choices=list(FIGURES), metavar="FIG",
@@ -150,7 +143,7 @@ def add_subcommands(sub) -> None:
     p.set_defaults(func=cmd_figures)
 
     p = sub.add_parser("report", help="all figures and tables in one folder with an index.md")
-    _add_store_args(p)
+    add_store_args(p)
     p.add_argument("--out", default="report", metavar="DIR", help="output folder (default: ./report)")
     _add_profile_arg(p)
     p.set_defaults(func=cmd_report)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pearl.logger import ADAPTATION_PREFIX, ENV_STEPS_METRIC, ITERATION_METRIC, RETURN_METRIC
+from pearl.core.logger import ADAPTATION_PREFIX, ENV_STEPS_METRIC, ITERATION_METRIC, RETURN_METRIC
 
 #: JSON artifact with evaluation paths: [{"goal": [x, y], "episodes": [[[x, y], ...], ...]}, ...]
 EVAL_PATHS_ARTIFACT = "eval_paths.json"

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-MUJOCO_FAMILIES = ["cheetah-vel", "cheetah-fwd-back", "ant-fwd-back", "ant-goal-2d", "humanoid-dir-2d", "walker-params"]
-BASELINES = ["rl2-ppo", "maml-trpo", "promp"]
+from baselines.config import METHODS as BASELINE_METHODS
+from pearl.envs import MUJOCO_FAMILIES  # Figure 3's families
+
+__all__ = ["BASELINES", "FAMILY_LABELS", "MAIN_METHODS", "METHOD_LABELS", "MUJOCO_FAMILIES", "family_label",
+           "method_label", "return_label"]
+
+BASELINES = list(BASELINE_METHODS)
 MAIN_METHODS = ["pearl", *BASELINES]  # Figure 3
 
 METHOD_LABELS = {

@@ -27,15 +27,13 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from benchmarks.store import DEFAULT_DB, DEFAULT_RESULTS, MONGO_URL_ENV
+
 #: what makes two runs the same experiment, apart from the seed
 CELL = ["method", "family", "variant", "profile"]
 RUN_COLUMNS = ["run_id", *CELL, "seed", "status", "host", "start_time", "stop_time"]
 METRIC_COLUMNS = ["run_id", *CELL, "seed", "metric", "step", "value"]
 COUNTED_STATUS = "COMPLETED"
-
-
-class EmptyStoreError(LookupError):
-    """The store holds no run matching the request."""
 
 
 @dataclass
@@ -254,8 +252,8 @@ class MongoStore:
         self.problems: dict[str, str] = {}  # "runs/<id>" -> why it could not be read
 
     @classmethod
-    def connect(cls, url: str, db_name: str = "pearl_bench") -> "MongoStore":
-        """Connect and ping (5 s limit); a bad URL or unreachable server is a one-line ValueError."""
+    def connect(cls, url: str, db_name: str = DEFAULT_DB) -> "MongoStore":
+        """Connect and ping (``CONNECT_TIMEOUT_S``, 3 s); a bad URL or unreachable server is a one-line ValueError."""
         from benchmarks.store import StoreSpec, mongo_database
 
         return cls(mongo_database(StoreSpec(results="", mongo_url=url, db=db_name)))
@@ -301,12 +299,12 @@ Store = FileStore | MongoStore
 
 
 def open_store(results: str | os.PathLike | None = None, mongo: str | None = None,
-               db: str = "pearl_bench") -> Store:
+               db: str | None = None) -> Store:
     """The MongoDB store when a URL is given (or ``PEARL_BENCH_MONGO_URL`` is set), else the embedded one."""
-    mongo = mongo or os.environ.get("PEARL_BENCH_MONGO_URL")
+    mongo = mongo or os.environ.get(MONGO_URL_ENV)
     if mongo:
-        return MongoStore.connect(mongo, db)
-    return FileStore(results if results is not None else "results")
+        return MongoStore.connect(mongo, db or DEFAULT_DB)
+    return FileStore(results if results is not None else DEFAULT_RESULTS)
 
 
 def runs(store: Store, **filters) -> pd.DataFrame:

@@ -14,10 +14,11 @@ Modules, one job each:
 * ``maml``          inner adaptation step(s), MAML-TRPO outer step (reference Section 3)
 * ``promp``         ProMP outer objective (reference Section 2)
 * ``rl2``           RL2 with PPO (reference Section 4)
-* ``config``        typed configs, family presets and profiles
-* ``trainer``       ``train``: the shared loop, evaluation, checkpoint/resume, seeding
+* ``config``        typed configs (``METHODS``), family presets and profiles, built by ``pearl.core.configs``
+* ``trainer``       ``BaselineTrainer``: one iteration, evaluation, checkpoint state, seeding; the outer
+                    loop is the one PEARL runs too (``pearl.core.loop``)
 
+From ``pearl`` they use only the algorithm-neutral pieces: the task families (``pearl.envs``) and
+``pearl.core`` (config builder, training loop, logger interface, checkpoints, errors, hardware).
 The benchmark harness reaches them through ``benchmarks.baseline_method``.
 """
-
-METHODS = ("rl2-ppo", "maml-trpo", "promp")

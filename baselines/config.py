@@ -1,9 +1,10 @@
 """Typed configs of the on-policy baselines, with the reference hyperparameters per family and profiles.
 
-Mirrors ``pearl.config``: ``make_config(method, family, profile, overrides)`` applies defaults, then
-the family preset, then the profile, then ``overrides`` (flat field names, unique within a
-method's config, or dotted ``group.field``); every bad input is a ``ValueError`` naming the bad
-value and the valid choices. ``to_dict`` / ``BaselineConfig.from_dict`` round-trip through plain dicts.
+Built as ``pearl.config`` is, by the shared builder (``pearl.core.configs``):
+``make_config(method, family, profile, overrides)`` applies defaults, then the family preset, then
+the profile, then ``overrides`` (flat field names, unique within a method's config, or dotted
+``group.field``); every bad input is a ``ValueError`` naming the bad value and the valid choices.
+``to_dict`` / ``BaselineConfig.from_dict`` round-trip through plain dicts.
 
 Sources (``shared/reference/baselines.md``): ProMP Section 2.3 table, MAML-TRPO Section 3.2 (ProMP
 run script column), RL2 Section 4.2 (ProMP sweep used for PEARL, GRU instead of LSTM, as in garage
@@ -15,18 +16,17 @@ Budget: ``num_iterations`` and/or ``max_env_steps``; training stops at whichever
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from pearl.bounds import (bounded, check_bounds, count, non_negative, non_negative_count, positive, seed_field,
-                          unit)
-from pearl.config import FAMILIES, PROFILES, check_choices  # noqa: F401  (PROFILES re-exported)
+from pearl.core import configs
+from pearl.core.bounds import bounded, count, non_negative, non_negative_count, positive, seed_field, unit
+from pearl.core.configs import DEFAULT_PROFILE, PROFILES
+from pearl.envs import MUJOCO_FAMILIES
 
 METHODS = ("rl2-ppo", "maml-trpo", "promp")
 INNER_LOSSES = ("log_likelihood", "likelihood_ratio")
-_MUJOCO = {f for f in FAMILIES if "point-robot" not in f}
 LOG_STD_RANGE = (math.log(1e-6), 5.0)  # initial log std of the Gaussian policies
 
 
@@ -110,10 +110,10 @@ class EvalConfig:
 class BaselineConfig:
     method: str = "promp"
     family: str = "cheetah-vel"
-    profile: str = "paper"
+    profile: str = DEFAULT_PROFILE
     seed: int = seed_field(0)
     num_threads: int = non_negative_count(1)  # torch intra-op threads (0: leave torch's default)
-    device: str = "cpu"  # cpu | cuda | auto, of the networks and updates (pearl.hardware; not in the run key)
+    device: str = "cpu"  # cpu | cuda | auto, of the networks and updates (pearl.core.hardware; not in the run key)
     num_iterations: int | None = count(1000, optional=True)
     max_env_steps: int | None = count(None, optional=True)  # meta-training env-step budget
     max_train_tasks: int | None = count(None, optional=True)
@@ -125,28 +125,14 @@ class BaselineConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return configs.to_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "BaselineConfig":
-        d = dict(d)
         method = d.get("method", cls.method)
-        if method not in METHODS:
-            raise ValueError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
-        groups = {"sampling": SamplingConfig, "algo": ALGO_CONFIGS[method], "eval": EvalConfig}
-        kwargs = {}
-        for f in dataclasses.fields(cls):
-            if f.name not in d:
-                continue
-            value = d.pop(f.name)
-            if f.name in groups:
-                value = _build(groups[f.name], value, f.name + ".")
-            kwargs[f.name] = value
-        if d:
-            raise ValueError(f"unknown config key(s) {sorted(d)}; valid keys: {[f.name for f in dataclasses.fields(cls)]}")
-        if "algo" not in kwargs:
-            kwargs["algo"] = ALGO_CONFIGS[method]()
-        cfg = cls(**kwargs)
+        configs.check_choice("method", "methods", method, METHODS)
+        algo = ALGO_CONFIGS[method]
+        cfg = configs.from_dict(cls, {"algo": algo(), **d}, {"sampling": SamplingConfig, "algo": algo, "eval": EvalConfig})
         validate(cfg)
         return cfg
 
@@ -172,22 +158,12 @@ class BaselineConfig:
         return min(candidates)
 
 
-def _build(klass, values: dict[str, Any], prefix: str):
-    if dataclasses.is_dataclass(values):
-        values = dataclasses.asdict(values)
-    names = [f.name for f in dataclasses.fields(klass)]
-    bad = [k for k in values if k not in names]
-    if bad:
-        raise ValueError(f"unknown config key(s) {[prefix + b for b in bad]}; valid keys: {[prefix + n for n in names]}")
-    return klass(**values)
-
-
 # ---- per-family presets (reference tables; point robots are not in the references) ------------
 def _family_preset(method: str, family: str) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {"sampling": {}, "algo": {}}
     if family == "sparse-point-robot":
         out["sampling"]["sparse_rewards"] = True
-    if family not in _MUJOCO:  # not in the references: no x10 wrapper, std 1 spans the action range
+    if family not in MUJOCO_FAMILIES:  # not in the references: no x10 wrapper, std 1 spans the action range
         out["sampling"]["action_scale"] = 1.0
     if method == "rl2-ppo":
         # ProMP sweep for PEARL: 100 trials x 2 episodes, PPO clip 0.2, Adam 1e-3, 5 epochs; no action
@@ -207,8 +183,9 @@ def _family_preset(method: str, family: str) -> dict[str, dict[str, Any]]:
 
 # ---- profiles ---------------------------------------------------------------------------------
 def _profile(method: str, family: str, profile: str) -> dict[str, dict[str, Any]]:
+    assert profile in PROFILES, profile
     if profile == "smoke":  # seconds on 2 cores; MuJoCo horizons cut to 10 steps
-        horizon = 10 if family in _MUJOCO else 20
+        horizon = 10 if family in MUJOCO_FAMILIES else 20
         algo = {"rl2-ppo": dict(hidden_size=16, ppo_epochs=2),
                 "maml-trpo": dict(hidden_sizes=[16, 16], cg_iters=5),
                 "promp": dict(hidden_sizes=[16, 16], num_promp_steps=2)}[method]
@@ -232,72 +209,29 @@ def _profile(method: str, family: str, profile: str) -> dict[str, dict[str, Any]
             "sampling": {}, "algo": {}, "eval": dict(eval_every=10)}
 
 
-def _keys(method: str) -> dict[str, str]:
-    """Flat key -> group ('' for top level) for ``method``'s config."""
-    keys = {f.name: "" for f in dataclasses.fields(BaselineConfig) if f.name not in ("sampling", "algo", "eval")}
-    for group, klass in (("sampling", SamplingConfig), ("algo", ALGO_CONFIGS[method]), ("eval", EvalConfig)):
-        for f in dataclasses.fields(klass):
-            assert f.name not in keys, f"config key {f.name} is not unique"
-            keys[f.name] = group
-    return keys
-
-
-def _apply(cfg: BaselineConfig, group: str, values: dict[str, Any]) -> None:
-    target = cfg if group in ("", "top") else getattr(cfg, group)
-    for key, value in values.items():
-        setattr(target, key, list(value) if isinstance(value, tuple) else value)
-
-
-def make_config(method: str = "promp", family: str = "cheetah-vel", profile: str = "paper",
+def make_config(method: str = "promp", family: str = "cheetah-vel", profile: str = DEFAULT_PROFILE,
                 overrides: dict[str, Any] | None = None) -> BaselineConfig:
-    check_choices(method, family, profile, METHODS)
-    cfg = BaselineConfig(method=method, family=family, profile=profile, algo=ALGO_CONFIGS[method]())
-    for group, values in _family_preset(method, family).items():
-        _apply(cfg, group, values)
-    for group, values in _profile(method, family, profile).items():
-        _apply(cfg, group, values)
-    keys = _keys(method)
-    for key, value in (overrides or {}).items():
-        group, _, name = key.rpartition(".")
-        if name not in keys or (group and group != (keys[name] or "top")) or name in ("method", "family", "profile"):
-            valid = sorted(k for k in keys if k not in ("method", "family", "profile"))
-            raise ValueError(f"unknown override key {key!r} for method {method!r}; valid keys: {', '.join(valid)}")
-        _apply(cfg, keys[name], {name: value})
-    validate(cfg)
-    return cfg
+    """Defaults, then the family preset, then the profile, then ``overrides`` (``pearl.core.configs.build``)."""
+    configs.check_choices(method, family, profile, METHODS)
+    return configs.build(BaselineConfig(method=method, family=family, profile=profile, algo=ALGO_CONFIGS[method]()),
+                         [_family_preset(method, family), _profile(method, family, profile)], overrides, validate,
+                         context=f" for method {method!r}")
 
 
 # ---- validation --------------------------------------------------------------------------------
 def validate(cfg: BaselineConfig) -> None:
-    """Raise ValueError for choices or values that cannot run (ranges: the fields' ``pearl.bounds``)."""
-    check_choices(cfg.method, cfg.family, cfg.profile, METHODS)
+    """Raise ValueError for choices or values that cannot run (ranges: the fields' ``pearl.core.bounds``)."""
+    configs.check_choices(cfg.method, cfg.family, cfg.profile, METHODS)
     expected = ALGO_CONFIGS[cfg.method]
     if not isinstance(cfg.algo, expected):
         raise ValueError(f"algo config of {cfg.method!r} must be {expected.__name__}, got {type(cfg.algo).__name__}")
-    check_bounds(cfg)
-    s, a, e = cfg.sampling, cfg.algo, cfg.eval
-
-    def boolean(name, v):
-        if not isinstance(v, bool):
-            raise ValueError(f"{name} must be true or false, got {v!r}")
-
+    configs.check_common(cfg)
+    s, a = cfg.sampling, cfg.algo
     if cfg.num_iterations is None and cfg.max_env_steps is None:
         raise ValueError("num_iterations and max_env_steps are both None: the run would never end")
-    if not isinstance(cfg.env_kwargs, dict):
-        raise ValueError(f"env_kwargs must be a dict, got {type(cfg.env_kwargs).__name__}")
-    from pearl.hardware import check_device  # torch, on first use
-
-    check_device(cfg.device)
-    boolean("sampling.normalize_advantages", s.normalize_advantages)
-    boolean("sampling.sparse_rewards", s.sparse_rewards)
     if cfg.method == "rl2-ppo":
         if a.num_minibatches > s.meta_batch:
             raise ValueError(f"algo.num_minibatches ({a.num_minibatches}) must be <= sampling.meta_batch "
                              f"({s.meta_batch}): minibatches are made of whole trials")
-        boolean("algo.returns_across_episodes", a.returns_across_episodes)
-    else:
-        if a.inner_loss not in INNER_LOSSES:
-            raise ValueError(f"unknown algo.inner_loss {a.inner_loss!r}; valid choices: {', '.join(INNER_LOSSES)}")
-        if cfg.method == "promp":
-            boolean("algo.adaptive_inner_kl_penalty", a.adaptive_inner_kl_penalty)
-    boolean("eval.deterministic", e.deterministic)
+    elif a.inner_loss not in INNER_LOSSES:
+        raise ValueError(f"unknown algo.inner_loss {a.inner_loss!r}; valid choices: {', '.join(INNER_LOSSES)}")

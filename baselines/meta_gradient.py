@@ -18,13 +18,13 @@ import numpy as np
 import torch
 
 from baselines.config import BaselineConfig
-from baselines.errors import check_finite
+from pearl.core.errors import check_finite
 from baselines.maml import TaskBatch, adapt, process_rollouts, trpo_meta_step
 from baselines.policies import GaussianMLPPolicy
 from baselines.promp import adapt_kl_coeffs, promp_objective
 from baselines.rollouts import sample_meta_batch
 from pearl.envs import TaskVectorEnv
-from pearl.hardware import resolve_device, to_device
+from pearl.core.hardware import resolve_device, to_device
 
 
 class MetaGradientAlgorithm:

@@ -24,11 +24,11 @@ import torch
 from baselines import gaussian
 from baselines.advantages import gae, normalize_per_group
 from baselines.config import BaselineConfig
-from baselines.errors import check_finite
+from pearl.core.errors import check_finite
 from baselines.policies import GRUPolicyValue
 from baselines.rollouts import Trials, sample_trials
 from pearl.envs import TaskVectorEnv
-from pearl.hardware import resolve_device, to_device
+from pearl.core.hardware import resolve_device, to_device
 
 
 def trial_advantages(trials: Trials, num_episodes: int, discount: float, lam: float, across_episodes: bool,

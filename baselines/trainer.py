@@ -14,6 +14,7 @@ meta-training so far, PEARL's x-axis (evaluation steps are not counted):
   k = 1 pre-update, k = S + 1 after S inner steps; RL2: episode k of the trial);
 * ``env_steps``, ``iteration``, ``train/*`` diagnostics and ``time/*``.
 
+The outer loop (iterate, log, checkpoint, resume) is the one PEARL runs too, ``pearl.core.loop``.
 Checkpoints hold networks, optimisers, coefficients, numpy/torch/env RNG states and counters; a
 resumed run reproduces the uninterrupted one and calls ``logger.drop_after(env_steps)`` so no step
 is logged twice. Evaluation draws its action noise from a torch stream seeded by (seed, iteration)
@@ -31,10 +32,10 @@ import numpy as np
 import torch
 
 from baselines.config import BaselineConfig, validate
+from pearl.core.checkpoint import check_resumable, save_checkpoint, set_torch_rng_state, torch_rng_state
+from pearl.core.logger import ADAPTATION_PREFIX, ENV_STEPS_METRIC, ITERATION_METRIC, RETURN_METRIC, Logger
+from pearl.core.loop import evaluation_due, train_loop
 from pearl.envs import TaskVectorEnv, get_family
-from pearl.logger import ADAPTATION_PREFIX, RETURN_METRIC, Logger, MemoryLogger
-from pearl.sampler import env_rng_state, set_env_rng_state
-from pearl.checkpoint import check_resumable, resume, save_checkpoint, set_torch_rng_state, torch_rng_state
 
 # config keys that may differ between a checkpoint and the resuming config
 RESUMABLE_CHANGES = {"num_iterations", "max_env_steps", "checkpoint_every", "num_threads", "eval_every", "device"}
@@ -95,14 +96,15 @@ class BaselineTrainer:
                 or (cfg.max_env_steps is not None and self.env_steps >= cfg.max_env_steps))
 
     # ---- one iteration ------------------------------------------------------------------------
-    def run_iteration(self, logger: Logger) -> dict[str, float]:
+    def run_iteration(self) -> dict[str, float]:
+        """Sample tasks, collect on them and update the meta-policy; evaluate when due."""
         cfg, it = self.config, self.iteration
         t0 = time.perf_counter()
         self.train_venv.set_tasks(self._repeat(self.sample_tasks(), self.algo.runs_per_train_task))
         metrics, steps = self.algo.train_iteration(self.train_venv, it)
         self.env_steps += steps
         self.iteration += 1
-        if self.iteration % cfg.eval.eval_every == 0 or self.finished():
+        if evaluation_due(self.iteration, cfg.eval.eval_every, self.finished()):
             t1 = time.perf_counter()
             per_task = self.evaluate()  # (n_test, episodes)
             curve = per_task.mean(0)
@@ -112,9 +114,8 @@ class BaselineTrainer:
             metrics["time/eval_s"] = time.perf_counter() - t1
             self.last_eval = {"iteration": it, "env_steps": self.env_steps, "final_return": float(curve[-1]),
                               "adaptation_curve": curve.tolist(), "per_task_final_return": per_task[:, -1].tolist()}
-        metrics.update({"env_steps": self.env_steps, "iteration": it, "time/iteration_s": time.perf_counter() - t0})
-        for name, value in metrics.items():
-            logger.log_scalar(name, value, self.env_steps)
+        metrics.update({ENV_STEPS_METRIC: self.env_steps, ITERATION_METRIC: it,
+                        "time/iteration_s": time.perf_counter() - t0})
         return metrics
 
     def evaluate(self) -> np.ndarray:
@@ -127,7 +128,7 @@ class BaselineTrainer:
         return {"iteration": self.iteration, "env_steps": self.env_steps, "last_eval": self.last_eval,
                 "config": self.config.to_dict(), "algo": self.algo.state_dict(),
                 "numpy_rng": self.rng.bit_generator.state, **torch_rng_state(self.algo.device),
-                "env_rng": {"train": env_rng_state(self.train_venv), "eval": env_rng_state(self.eval_venv)}}
+                "env_rng": {"train": self.train_venv.rng_state(), "eval": self.eval_venv.rng_state()}}
 
     def load_state_dict(self, state: dict) -> None:
         check_resumable(state["config"], self.config.to_dict(), RESUMABLE_CHANGES)
@@ -135,11 +136,14 @@ class BaselineTrainer:
         self.algo.load_state_dict(state["algo"])
         self.rng.bit_generator.state = state["numpy_rng"]
         set_torch_rng_state(state, self.algo.device)
-        set_env_rng_state(self.train_venv, state["env_rng"]["train"])
-        set_env_rng_state(self.eval_venv, state["env_rng"]["eval"])
+        self.train_venv.set_rng_state(state["env_rng"]["train"])
+        self.eval_venv.set_rng_state(state["env_rng"]["eval"])
 
     def save_checkpoint(self, directory: str | os.PathLike, keep: int = 2) -> Path:
         return save_checkpoint(self.state_dict(), directory, self.iteration, keep)  # named by completed iterations
+
+    def summary(self) -> dict[str, Any]:
+        return {}
 
     def close(self) -> None:
         self.train_venv.close()
@@ -153,22 +157,4 @@ def train(config: BaselineConfig, logger: Logger | None = None, checkpoint_dir: 
     ``stop_after``: stop once this many iterations are complete (checkpointing then), as if the
     process had been interrupted there; used to test resuming.
     """
-    logger = logger if logger is not None else MemoryLogger()
-    trainer = BaselineTrainer(config)
-    resumed_from = resume(trainer, checkpoint_dir, logger)
-    start = time.perf_counter()
-    try:
-        while not trainer.finished() and (stop_after is None or trainer.iteration < stop_after):
-            trainer.run_iteration(logger)
-            done = trainer.iteration
-            stopping = trainer.finished() or (stop_after is not None and done >= stop_after)
-            if checkpoint_dir is not None and (done % config.checkpoint_every == 0 or stopping):
-                trainer.save_checkpoint(checkpoint_dir)
-    finally:
-        trainer.close()
-    return {
-        "method": config.method, "family": config.family, "profile": config.profile, "seed": config.seed,
-        "iterations_completed": trainer.iteration, "finished": trainer.finished(),
-        "resumed_from_iteration": resumed_from, "env_steps": trainer.env_steps, "last_eval": trainer.last_eval,
-        "wall_time_s": time.perf_counter() - start, "config": config.to_dict(),
-    }
+    return train_loop(BaselineTrainer(config), logger, checkpoint_dir, stop_after)

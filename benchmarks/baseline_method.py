@@ -1,5 +1,5 @@
 """Registry adapter for the on-policy baselines RL2-PPO, MAML-TRPO and ProMP (``baselines.config`` /
-``baselines.trainer``). Imported only when a baseline is used; the shared parts are in
+``baselines.trainer``). The trainer (torch) is imported on first use; the shared parts are in
 ``benchmarks.method_adapter``.
 """
 
@@ -9,13 +9,19 @@ import math
 import time
 from typing import Any
 
+from baselines.config import METHODS, BaselineConfig, make_config
 from benchmarks.method_adapter import MethodAdapter
 
 
 class BaselineMethod(MethodAdapter):
     """One of ``baselines.config.METHODS``; see ``benchmarks.registry.Method``."""
 
-    config_module, config_class, trainer_module = "baselines.config", "BaselineConfig", "baselines.trainer"
+    methods, config_class, build_config = METHODS, BaselineConfig, staticmethod(make_config)
+
+    def train(self, config, logger, checkpoint_dir: str) -> dict[str, Any]:
+        from baselines.trainer import train
+
+        return train(config, logger, checkpoint_dir)
 
     def model_state(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
         algo = checkpoint["algo"]
@@ -26,6 +32,7 @@ class BaselineMethod(MethodAdapter):
 
     def estimate_env_steps(self, config) -> dict[str, int]:
         """Meta-training and evaluation env steps of the whole run (nominal: no early termination)."""
+        from pearl.core.loop import evaluation_due
         from pearl.envs import get_family
 
         iterations = config.planned_iterations()
@@ -35,7 +42,7 @@ class BaselineMethod(MethodAdapter):
         spec = get_family(config.family)
         n_test = min(config.max_test_tasks or spec.n_test, spec.n_test)
         e = config.eval
-        n_evals = sum(1 for it in range(1, iterations + 1) if it % e.eval_every == 0 or it == iterations)
+        n_evals = sum(1 for it in range(1, iterations + 1) if evaluation_due(it, e.eval_every, finished=it == iterations))
         if config.method == "rl2-ppo":
             per_eval = n_test * e.runs_per_task * (e.num_episodes or config.sampling.episodes_per_task)
         else:
@@ -52,7 +59,6 @@ class BaselineMethod(MethodAdapter):
 
         from baselines.trainer import BaselineTrainer
         from benchmarks.estimate import timed_repeats
-        from pearl.logger import MemoryLogger
 
         small = copy.deepcopy(config)
         s = small.sampling
@@ -70,7 +76,7 @@ class BaselineMethod(MethodAdapter):
         try:
             def iteration() -> tuple[int, float]:
                 before = trainer.env_steps
-                metrics = trainer.run_iteration(MemoryLogger())
+                metrics = trainer.run_iteration()
                 return trainer.env_steps - before, metrics["time/sample_s"]
             per_iteration_s, done = timed_repeats(iteration, seconds, min_calls=1)
         finally:

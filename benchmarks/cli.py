@@ -6,8 +6,17 @@ Subcommands:
   tasks FAMILY         list a family's task parameters (train or test split)
   train METHOD FAMILY  one run of a method on a family, recorded by Sacred (embedded store or MongoDB)
   run                  the paper's benchmark matrix (or a filtered part of it), in parallel, resumable
+  run --dry-run        the cells of the matrix with their env steps and estimated wall time; runs nothing
   run --reference      the suite's reference set (README "Results"), at the quick profile
   export               copy COMPLETED runs to another embedded store without weights or checkpoints
+  query                logged runs, or final metric values over seeds (``analysis.cli``)
+  figures              the paper's figures from logged runs
+  report               every figure and table in one folder, with an index.md
+
+``train``, ``run`` and the Sacred experiment (``benchmarks.experiment``) default to the same profile,
+``pearl.core.configs.DEFAULT_PROFILE`` (``paper``: the paper's budgets). Only bad input (a
+``ValueError``) is reported as "pearl-bench: error: ..." with exit code 2; anything else is a bug
+and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -23,8 +32,12 @@ from typing import Any
 
 import numpy as np
 
+from pearl.core.configs import DEFAULT_PROFILE, PROFILES
+
 
 def _families_table(rollout: bool, n_tasks: int) -> str:
+    """The task families: gymnasium id, observation and action sizes, horizon, train and test task counts
+    (with --rollout: the return of random actions and the env steps per second, in lockstep)."""
     from pearl.envs import FAMILIES, TaskVectorEnv, make_env
 
     header = ["family", "gymnasium id", "obs", "act", "horizon", "train", "test"]
@@ -122,7 +135,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from benchmarks.runner import available_cores
     from benchmarks.store import check_store, completed_runs, repair_completed_run
     from benchmarks.worker import BUSY, COMPLETED, DONE_ELSEWHERE, INTERRUPTED, lock_owner, run_cell
-    from pearl.files import check_not_symlink
+    from pearl.core.files import check_not_symlink
 
     method = get_method(args.method)
     typed = method.make_config(args.family, args.profile, parse_overrides(args.set), args.seed)
@@ -183,12 +196,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         given = [flag for flag, value in (("--methods", args.methods), ("--families", args.families),
                                           ("--seeds", args.seeds), ("--grid", args.grid), ("--set", args.set),
-                                          ("--profile", args.profile)) if value]
+                                          ("--profile", args.profile_given)) if value]
         if given:
             raise ValueError(f"--reference fixes the cells and the {PROFILE} profile; drop {', '.join(given)}")
         cells = reference_cells()
     else:
-        cells = plan(args.profile or "paper", args.methods, args.families, args.seeds, parse_overrides(args.set),
+        cells = plan(args.profile, args.methods, args.families, args.seeds, parse_overrides(args.set),
                      grid=args.grid)
     if args.dry_run:
         if not args.no_estimate:
@@ -196,7 +209,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             from benchmarks.runner import available_cores
 
             spent = calibrate_cells(cells, log=lambda line: print(line, file=sys.stderr, flush=True))
-        print(format_plan(cells))
+        profile = PROFILE if args.reference else args.profile
+        print(format_plan(cells, f"the {profile} profile" + ("" if args.profile_given or args.reference else
+                                 f" (the default; --profile {' | '.join(PROFILES)})")))
         if not args.no_estimate:
             print(summary(cells, args.jobs, available_cores(), spent))
         return 0
@@ -223,18 +238,40 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_store_args(p: argparse.ArgumentParser) -> None:
+def add_store_args(p: argparse.ArgumentParser) -> None:
+    """``--results DIR | --mongo URL`` and ``--db NAME``: where runs are recorded (``benchmarks.store``)."""
+    from benchmarks.store import DEFAULT_DB, DEFAULT_RESULTS, MONGO_URL_ENV
+
     where = p.add_mutually_exclusive_group()
     where.add_argument("--results", metavar="DIR",
-                       help="embedded store (Sacred FileStorageObserver directory; default: ./results)")
+                       help=f"embedded store (Sacred FileStorageObserver directory; default: ./{DEFAULT_RESULTS})")
     where.add_argument("--mongo", metavar="URL",
-                       help="MongoDB URL, e.g. mongodb://localhost:27017 (default: $PEARL_BENCH_MONGO_URL)")
-    p.add_argument("--db", metavar="NAME", default=None, help="MongoDB database (default: pearl_bench)")
+                       help=f"MongoDB URL, e.g. mongodb://localhost:27017 (default: ${MONGO_URL_ENV})")
+    p.add_argument("--db", metavar="NAME", default=None, help=f"MongoDB database (default: {DEFAULT_DB})")
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    """The store options, and what ``train`` and ``run`` add to them."""
+    add_store_args(p)
     p.add_argument("--checkpoints", metavar="DIR", default=None,
                    help="per-run checkpoint directories (default: RESULTS/checkpoints, ./results/checkpoints with --mongo)")
     p.add_argument("--set", metavar="KEY=VALUE", nargs="+", action="extend", default=[],
                    help="config overrides, e.g. algo.num_iterations=3 env_kwargs.goal_radius=0.8")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it is off anyway when not on a terminal)")
+
+
+class _ProfileAction(argparse.Action):
+    """Stores ``--profile`` and notes that it was given (the dry run says when it used the default)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        namespace.profile_given = True
+
+
+def _add_profile_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE, action=_ProfileAction,
+                   help=f"budget: {' | '.join(PROFILES)} (default: {DEFAULT_PROFILE})")
+    p.set_defaults(profile_given=False)
 
 
 def _positive_int(text: str) -> int:
@@ -248,7 +285,6 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from benchmarks.matrix import PROFILES
     from benchmarks.registry import known_methods
     from pearl.envs import FAMILIES
 
@@ -274,17 +310,17 @@ def build_parser() -> argparse.ArgumentParser:
                                    "one already COMPLETED in the store is not run again.")
     p.add_argument("method", choices=known_methods(), metavar="METHOD", help=f"one of: {', '.join(known_methods())}")
     p.add_argument("family", choices=list(FAMILIES), metavar="FAMILY", help=f"one of: {', '.join(FAMILIES)}")
-    p.add_argument("--profile", choices=PROFILES, default="paper", help="budget: smoke | quick | paper (default: paper)")
+    _add_profile_arg(p)
     p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     p.add_argument("--fresh", action="store_true", help="discard this run's checkpoints and start over")
-    _add_store_args(p)
+    _add_run_args(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("run", help="the paper's benchmark matrix (or part of it)",
                        description="Run the paper's benchmark matrix (Figures 3-7) over seeds 0 1 2, or the part "
                                    "selected by --methods/--families/--seeds. Completed runs in the store are skipped; "
                                    "interrupted or failed ones resume from their checkpoints.")
-    p.add_argument("--profile", choices=PROFILES, default=None, help="budget: smoke | quick | paper (default: paper)")
+    _add_profile_arg(p)
     p.add_argument("--reference", action="store_true",
                    help="the suite's reference set (README 'Results'; benchmarks/reference_set.py) instead of a "
                         "selection of the paper's matrix")
@@ -302,14 +338,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the cells, their env steps and estimated wall time (from a few seconds of calibration "
                         "per distinct cell on this machine, cached), run nothing")
     p.add_argument("--no-estimate", action="store_true", help="with --dry-run: skip the wall-time calibration")
-    _add_store_args(p)
+    _add_run_args(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("export", help="copy COMPLETED runs to another embedded store, without weights",
                        description=export_doc())
     p.add_argument("--results", metavar="DIR", required=True, help="the embedded store to copy from")
     p.add_argument("--out", metavar="DIR", required=True, help="the embedded store to copy into (made if missing)")
-    p.add_argument("--profile", choices=PROFILES, default=None, help="only runs of this profile (default: all)")
+    p.add_argument("--profile", choices=PROFILES, default=None, help="only runs of this profile (default: every profile)")
     p.add_argument("--max-mb", type=float, default=25.0, help="refuse to grow --out past this size (default: 25)")
     p.set_defaults(func=cmd_export)
     from analysis.cli import add_subcommands
@@ -326,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into e.g. `head`
         sys.stderr.close()
         return 0
-    except (ValueError, IndexError) as err:
+    except ValueError as err:  # bad input only; any other exception is a bug and keeps its traceback
         print(f"pearl-bench: error: {err}", file=sys.stderr)
         return 2
 

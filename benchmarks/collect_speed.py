@@ -126,11 +126,13 @@ def measure(family: str, profile: str, methods: list[str], repeats: int, threads
 
 def main(argv: list[str] | None = None) -> dict:
     from baselines.config import METHODS as BASELINES
-    from pearl.config import FAMILIES, METHODS as PEARL_METHODS, PROFILES
+    from pearl.config import METHODS as PEARL_METHODS
+    from pearl.core.configs import PROFILES
+    from pearl.envs import MUJOCO_FAMILIES
 
     all_methods = list(PEARL_METHODS) + list(BASELINES)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--family", default="cheetah-fwd-back", choices=[f for f in FAMILIES if "point" not in f],
+    parser.add_argument("--family", default="cheetah-fwd-back", choices=MUJOCO_FAMILIES,
                         help="a MuJoCo family (default: cheetah-fwd-back)")
     parser.add_argument("--profile", default="quick", choices=PROFILES, help="config profile (default: quick)")
     parser.add_argument("--methods", nargs="+", default=all_methods, choices=all_methods, metavar="METHOD",

@@ -57,8 +57,8 @@ def _cache_key(config: dict[str, Any]) -> str:
 
 
 def calibrate_cells(cells: list, seconds: float | None = None, log: Callable[[str], None] = print) -> float:
-    """Set ``cell.estimate_s`` for every runnable cell whose adapter can calibrate; returns the
-    seconds spent calibrating (0 when everything came from the cache)."""
+    """Set ``cell.estimate_s`` for every cell; returns the seconds spent calibrating (0 when everything
+    came from the cache)."""
     from benchmarks.registry import get_method
 
     seconds = CALIBRATION_S if seconds is None else seconds
@@ -66,11 +66,7 @@ def calibrate_cells(cells: list, seconds: float | None = None, log: Callable[[st
     cache = json.loads(path.read_text()) if path.exists() else {}
     spent, dirty = 0.0, False
     for cell in cells:
-        if cell.skip_reason:
-            continue
         method = get_method(cell.method)
-        if not hasattr(method, "calibrate"):
-            continue
         typed = method.config_from_dict(cell.config)
         key = _cache_key(cell.config)
         if key not in cache:
@@ -110,12 +106,12 @@ def duration(seconds: float) -> str:
 
 def summary(cells: list, jobs: int, cores: int, calibration_s: float) -> str:
     """The total line of ``--dry-run``: wall time at ``--jobs`` and where the numbers come from."""
-    estimated = [c.estimate_s for c in cells if getattr(c, "estimate_s", None) is not None]
+    estimated = [c.estimate_s for c in cells if c.estimate_s is not None]
     if not estimated:
-        return "estimated wall time: no runnable cell can be calibrated"
+        return "estimated wall time: no cell was calibrated"
     slowdown = max(1.0, jobs / max(1, cores))  # more jobs than cores share them
     wall = makespan(estimated, jobs) * slowdown
-    missing = sum(1 for c in cells if not c.skip_reason and getattr(c, "estimate_s", None) is None)
+    missing = sum(1 for c in cells if c.estimate_s is None)
     return (f"estimated wall time: {duration(wall)} with --jobs {jobs} on {cores} core(s) "
             f"({duration(sum(estimated))} of runs in all{f'; {missing} cell(s) not estimated' if missing else ''}). "
             f"An estimate, extrapolated from timing each cell's own trainer for a few seconds on this machine "

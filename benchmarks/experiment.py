@@ -28,10 +28,13 @@ from sacred import SETTINGS, Experiment
 from sacred.utils import apply_backspaces_and_linefeeds
 
 from benchmarks.journal import JournalLogger
-from benchmarks.registry import get_method
+from benchmarks.plain import plain
+from benchmarks.registry import Method, get_method
 from benchmarks.runkey import run_key
 from benchmarks.signals import interrupt_on_signals
-from pearl.files import check_not_symlink, open_nofollow
+from benchmarks.store import DEFAULT_RESULTS
+from pearl.core.configs import DEFAULT_PROFILE
+from pearl.core.files import check_not_symlink, open_nofollow
 
 SETTINGS.CAPTURE_MODE = "sys"  # "fd" loses the last lines of output (sacred#289) and spawns a tee per run
 CHECKPOINTS_ENV = "PEARL_BENCH_CHECKPOINTS"
@@ -58,22 +61,12 @@ def default_config(method: str, family: str, profile: str, seed: int) -> dict[st
 def _config():
     method = "pearl"  # a registered method (see pearl-bench run --help)
     family = "cheetah-vel"  # a task family (see pearl-bench envs)
-    profile = "smoke"  # smoke | quick | paper
+    profile = DEFAULT_PROFILE  # smoke | quick | paper (the CLI's default too)
     seed = 0  # the run's seed
     # the method's defaults; values fixed by ``with`` updates win inside Sacred's config dict
     for _key, _value in default_config(method, family, profile, seed).items():
         locals()[_key] = _value
     del _key, _value
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        return value.item()
-    return value
 
 
 # ---- run info ---------------------------------------------------------------------------
@@ -119,7 +112,7 @@ def task_info(family: str) -> dict[str, Any]:
 
 def checkpoint_dir_for(config: dict[str, Any]) -> Path:
     """Default working directory of a run started from Sacred's own command line."""
-    root = os.environ.get(CHECKPOINTS_ENV) or os.path.join("results", "checkpoints")
+    root = os.environ.get(CHECKPOINTS_ENV) or os.path.join(DEFAULT_RESULTS, "checkpoints")
     return Path(root).resolve() / run_key(config)
 
 
@@ -129,14 +122,14 @@ def main(_run, _config):
     """Train (or resume) one run; returns the method's summary."""
     global LAST_RUN_ID
     LAST_RUN_ID = _run._id
-    config = _plain(dict(_config))
+    config = plain(dict(_config))
     spec = get_method(config["method"])
     typed = spec.config_from_dict(config)
     key = run_key(config)
     work_dir = Path(_run.info.get("checkpoint_dir") or checkpoint_dir_for(config))
     work_dir.mkdir(parents=True, exist_ok=True)
     check_not_symlink(work_dir)
-    existing = _checkpoints(spec, work_dir)
+    existing = spec.checkpoint_files(str(work_dir))
     attempt = _next_attempt(work_dir, _run._id)
     _run.info.update({"run_key": key, "checkpoint_dir": str(work_dir), "attempt": attempt,
                       "resumed_from_checkpoint": existing[-1].name if existing else None,
@@ -148,14 +141,7 @@ def main(_run, _config):
         summary = spec.train(typed, logger, str(work_dir))
     logger.finish()
     _store_artifacts(_run, spec, typed, work_dir)
-    return _jsonable({k: v for k, v in (summary or {}).items() if k != "config"})
-
-
-def _checkpoints(spec, work_dir: Path) -> list[Path]:
-    lister = getattr(spec, "checkpoint_files", None)
-    if lister is not None:
-        return list(lister(str(work_dir)))
-    return sorted(work_dir.glob("*.pt"), key=lambda p: p.stat().st_mtime)
+    return plain({k: v for k, v in (summary or {}).items() if k != "config"})
 
 
 def _next_attempt(work_dir: Path, run_id: Any) -> int:
@@ -174,25 +160,23 @@ def _artifact_limit_bytes() -> float:
         return DEFAULT_ARTIFACT_LIMIT_MB * 2**20
 
 
-def _store_artifacts(run, spec, typed, work_dir: Path) -> None:
+def _store_artifacts(run, spec: Method, typed, work_dir: Path) -> None:
     limit = _artifact_limit_bytes()
     not_stored = {}
-    checkpoints = _checkpoints(spec, work_dir)
+    checkpoints = spec.checkpoint_files(str(work_dir))
     if checkpoints:
         latest = checkpoints[-1]
         if latest.stat().st_size <= limit:
             run.add_artifact(str(latest), name=latest.name)
         else:
             not_stored[latest.name] = str(latest)
-    exporter = getattr(spec, "export_model", None)
     model = work_dir / MODEL_ARTIFACT
-    if exporter is not None and exporter(str(work_dir), str(model)):
+    if spec.export_model(str(work_dir), str(model)):
         if model.stat().st_size <= limit:
             run.add_artifact(str(model), name=MODEL_ARTIFACT)
         else:
             not_stored[MODEL_ARTIFACT] = str(model)
-    extra = getattr(spec, "extra_artifacts", None)
-    for name, path in (extra(str(work_dir), typed) if extra is not None else {}).items():
+    for name, path in spec.extra_artifacts(str(work_dir), typed).items():
         if Path(path).stat().st_size <= limit:
             run.add_artifact(str(path), name=name)
         else:
@@ -200,21 +184,6 @@ def _store_artifacts(run, spec, typed, work_dir: Path) -> None:
     if not_stored:
         run.info["artifacts_not_stored"] = {"reason": f"larger than {limit / 2**20:g} MB ({ARTIFACT_LIMIT_ENV})",
                                             "files": not_stored}
-
-
-def _jsonable(value: Any) -> Any:
-    """Plain Python types only (numpy and torch scalars/arrays become floats/lists)."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "tolist"):
-        return _jsonable(value.tolist())
-    if hasattr(value, "item"):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    return value
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from pearl.files import open_nofollow
+from pearl.core.files import open_nofollow
 
 Sink = Callable[[str, float, int], None]
 

@@ -7,7 +7,7 @@
 each over seeds 0, 1, 2, with duplicate cells merged. Filters select a subset of that matrix;
 ``grid=True`` instead takes the cross product of the given methods, families and seeds.
 Every cell gets its full config and run key up front (so bad overrides fail before anything
-runs); cells of methods that are not implemented yet are kept, marked skipped with the reason.
+runs).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from benchmarks.registry import get_method, known_methods, unavailable_reason
+from benchmarks.registry import get_method, known_methods
 from benchmarks.runkey import run_key
-from pearl.config import PROFILES  # one list of budget profiles for every method
+from pearl.core.configs import DEFAULT_PROFILE, PROFILES  # one list of budget profiles for every method
+from pearl.envs import FAMILIES, MUJOCO_FAMILIES
 
-MUJOCO_FAMILIES = ("cheetah-vel", "cheetah-fwd-back", "ant-fwd-back", "ant-goal-2d", "humanoid-dir-2d", "walker-params")
 PAPER_SEEDS = (0, 1, 2)
 
 # (figures, methods, family, env kwargs)
@@ -43,9 +43,8 @@ class Cell:
     seed: int
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     figures: list[str] = field(default_factory=list)
-    config: dict[str, Any] | None = None  # None when the method is not implemented
+    config: dict[str, Any] | None = None  # set by ``plan``
     run_key: str | None = None
-    skip_reason: str | None = None
     env_steps: dict[str, int] | None = None
     estimate_s: float | None = None  # wall-time estimate (benchmarks.estimate), when calibrated
     command: str | None = None  # the ``pearl-bench train`` command that reproduces this run alone
@@ -62,12 +61,10 @@ def _check_names(kind: str, plural: str, given: Sequence[str] | None, valid: Seq
             raise ValueError(f"unknown {kind} {name!r}; valid {plural}: {', '.join(valid)}")
 
 
-def plan(profile: str = "paper", methods: Sequence[str] | None = None, families: Sequence[str] | None = None,
+def plan(profile: str = DEFAULT_PROFILE, methods: Sequence[str] | None = None, families: Sequence[str] | None = None,
          seeds: Sequence[int] | None = None, overrides: dict[str, Any] | None = None,
          grid: bool = False) -> list[Cell]:
-    """The cells to run, each with its config, run key and env-step estimate (or skip reason)."""
-    from pearl.envs import FAMILIES
-
+    """The cells to run, each with its config, run key and env-step estimate."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
     _check_names("method", "methods", methods, known_methods())
@@ -95,11 +92,10 @@ def plan(profile: str = "paper", methods: Sequence[str] | None = None, families:
     out = []
     for cell in cells.values():
         _configure(cell, profile, overrides or {})
-        if cell.run_key is not None and cell.run_key in by_key:  # same config reached twice
+        if cell.run_key in by_key:  # same config reached twice
             by_key[cell.run_key].figures += [f for f in cell.figures if f not in by_key[cell.run_key].figures]
             continue
-        if cell.run_key is not None:
-            by_key[cell.run_key] = cell
+        by_key[cell.run_key] = cell
         out.append(cell)
     return out
 
@@ -123,10 +119,6 @@ def _check_all_requested(cells, methods: Sequence[str] | None, families: Sequenc
 
 
 def _configure(cell: Cell, profile: str, overrides: dict[str, Any]) -> None:
-    reason = unavailable_reason(cell.method)
-    if reason is not None:
-        cell.skip_reason = reason
-        return
     spec = get_method(cell.method)
     merged = dict(overrides)
     if cell.env_kwargs:
@@ -170,8 +162,9 @@ def run_key_of_command(command: str) -> str:
                                                         args.seed)))
 
 
-def format_plan(cells: list[Cell]) -> str:
-    """The ``--dry-run`` table: one line per cell with its env steps (and wall-time estimate), then totals."""
+def format_plan(cells: list[Cell], profile: str = "") -> str:
+    """The ``--dry-run`` table: one line per cell with its env steps (and wall-time estimate), then totals
+    (on ``profile``, a description of the profile the cells were planned with)."""
     from benchmarks.estimate import duration
 
     header = ["#", "method", "family", "env kwargs", "seed", "figures", "train env steps", "eval env steps", "est. wall",
@@ -179,20 +172,15 @@ def format_plan(cells: list[Cell]) -> str:
     rows = []
     for i, cell in enumerate(cells, 1):
         kwargs = ",".join(f"{k}={v}" for k, v in sorted(cell.env_kwargs.items())) or "-"
-        if cell.skip_reason:
-            rows.append([str(i), cell.method, cell.family, kwargs, str(cell.seed), ",".join(cell.figures) or "-",
-                         "-", "-", "-", f"skipped: {cell.skip_reason}"])
-        else:
-            rows.append([str(i), cell.method, cell.family, kwargs, str(cell.seed), ",".join(cell.figures) or "-",
-                         f"{cell.env_steps['train']:,}", f"{cell.env_steps['eval']:,}",
-                         "-" if cell.estimate_s is None else duration(cell.estimate_s), cell.run_key])
+        rows.append([str(i), cell.method, cell.family, kwargs, str(cell.seed), ",".join(cell.figures) or "-",
+                     f"{cell.env_steps['train']:,}", f"{cell.env_steps['eval']:,}",
+                     "-" if cell.estimate_s is None else duration(cell.estimate_s), cell.run_key])
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(header, widths)).rstrip(),
              "  ".join("-" * w for w in widths)]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    runnable = [c for c in cells if not c.skip_reason]
-    total_train = sum(c.env_steps["train"] for c in runnable)
-    total_eval = sum(c.env_steps["eval"] for c in runnable)
-    lines.append(f"{len(cells)} cells: {len(runnable)} to run ({total_train:,} meta-training env steps, "
-                 f"{total_eval:,} evaluation env steps), {len(cells) - len(runnable)} skipped (not implemented)")
+    total_train = sum(c.env_steps["train"] for c in cells)
+    total_eval = sum(c.env_steps["eval"] for c in cells)
+    lines.append(f"{len(cells)} cells: {len(cells)} to run ({total_train:,} meta-training env steps, "
+                 f"{total_eval:,} evaluation env steps)" + (f" on {profile}" if profile else ""))
     return "\n".join(lines)

@@ -1,29 +1,26 @@
 """What every algorithm adapter shares (``benchmarks.registry.Method``).
 
-An adapter names the algorithm's config module (``make_config(method, family, profile, overrides)``
-and a config class with ``from_dict``/``to_dict``) and its trainer module (``train(config, logger,
-checkpoint_dir)``); the modules are imported on first use, so the registry stays torch-free.
-Subclasses add the budget estimate, the planned iteration count and what the exported model keeps.
+A subclass names the algorithm's method names, config class and config builder (its config
+module, imported here: it imports no torch) and imports its trainer in ``train``, on first use;
+it adds the budget estimate, the planned iteration count and what the exported model keeps.
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from pearl.logger import ENV_STEPS_METRIC, RETURN_METRIC
+from pearl.core.logger import ENV_STEPS_METRIC, RETURN_METRIC
 
 
 class MethodAdapter:
-    config_module: str  # e.g. "pearl.config"
-    config_class: str  # e.g. "PEARLConfig"
-    trainer_module: str  # e.g. "pearl.trainer"
+    methods: tuple[str, ...]  # e.g. pearl.config.METHODS
+    config_class: type  # e.g. pearl.config.PEARLConfig, with to_dict / from_dict
+    build_config: Callable[..., Any]  # make_config(method, family, profile, overrides), e.g. pearl.config's
 
     def __init__(self, name: str):
-        methods = importlib.import_module(self.config_module).METHODS
-        if name not in methods:
-            raise ValueError(f"unknown method {name!r} for {type(self).__name__}; valid: {', '.join(methods)}")
+        if name not in self.methods:
+            raise ValueError(f"unknown method {name!r} for {type(self).__name__}; valid: {', '.join(self.methods)}")
         self.name = name
 
     # ---- configs ----------------------------------------------------------------------
@@ -34,8 +31,7 @@ class MethodAdapter:
 
         overrides = dict(overrides or {})
         env_kwargs = resolve_env_kwargs(family, overrides.pop("env_kwargs", None))
-        config = importlib.import_module(self.config_module).make_config(
-            self.name, family, profile, {**overrides, "seed": seed})
+        config = self.build_config(self.name, family, profile, {**overrides, "seed": seed})
         config.env_kwargs = env_kwargs
         return config
 
@@ -43,15 +39,15 @@ class MethodAdapter:
         return config.to_dict()
 
     def config_from_dict(self, values: dict[str, Any]):
-        return getattr(importlib.import_module(self.config_module), self.config_class).from_dict(values)
+        return self.config_class.from_dict(values)
 
     # ---- running ----------------------------------------------------------------------
     def train(self, config, logger, checkpoint_dir: str) -> dict[str, Any]:
-        return importlib.import_module(self.trainer_module).train(config, logger, checkpoint_dir)
+        raise NotImplementedError
 
     def checkpoint_files(self, checkpoint_dir: str) -> list[Path]:
         """Checkpoints in ``checkpoint_dir``, oldest first."""
-        from pearl.checkpoint import list_checkpoints
+        from pearl.core.checkpoint import list_checkpoints
 
         return list_checkpoints(checkpoint_dir)
 
@@ -59,8 +55,8 @@ class MethodAdapter:
         """Write the latest checkpoint's weights (``model_state``) to ``out_path``; False if none."""
         import torch
 
-        from pearl.checkpoint import load_latest
-        from pearl.files import open_nofollow
+        from pearl.core.checkpoint import load_latest
+        from pearl.core.files import open_nofollow
 
         state = load_latest(checkpoint_dir)
         if state is None:
@@ -73,6 +69,10 @@ class MethodAdapter:
 
     def model_state(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
+
+    def extra_artifacts(self, checkpoint_dir: str, config) -> dict[str, Path]:
+        """None by default."""
+        return {}
 
     # ---- budgets and progress -------------------------------------------------------------
     def planned_iterations(self, config) -> int:

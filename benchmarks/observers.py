@@ -40,7 +40,6 @@ class RetryingObserver(RunObserver):
         self.spill_dir = spill_dir
         self._queue: deque[tuple[str, tuple, dict]] = deque()
         self._cond = threading.Condition()
-        self._busy = False
         self._closed = False
         self._thread: threading.Thread | None = None
         self.failures = 0  # delivery attempts that raised (for tests and diagnostics)
@@ -112,7 +111,6 @@ class RetryingObserver(RunObserver):
                 if not self._queue and self._closed:
                     return
                 event = self._queue[0]
-                self._busy = True
             name, args, kwargs = event
             try:
                 getattr(self.covered, name)(*args, **kwargs)
@@ -121,7 +119,6 @@ class RetryingObserver(RunObserver):
                 log.warning("observer: %s not delivered (%s: %s); retrying in %.1f s", name,
                             type(err).__name__, str(err).splitlines()[0] if str(err) else "", self.retry_interval)
                 with self._cond:
-                    self._busy = False
                     if self._closed and self._give_up:
                         return
                     self._cond.wait(timeout=self.retry_interval)
@@ -129,7 +126,6 @@ class RetryingObserver(RunObserver):
             with self._cond:
                 if self._queue and self._queue[0] is event:
                     self._queue.popleft()
-                self._busy = False
                 self._cond.notify_all()
 
     _give_up = False

@@ -1,6 +1,6 @@
 """Registry adapter for PEARL and its five ablations (``pearl.config`` / ``pearl.trainer``).
 
-Imported only when a PEARL method is used; the shared parts are in ``benchmarks.method_adapter``.
+The trainer (torch) is imported on first use; the shared parts are in ``benchmarks.method_adapter``.
 """
 
 from __future__ import annotations
@@ -10,12 +10,18 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.method_adapter import MethodAdapter
+from pearl.config import METHODS, PEARLConfig, make_config
 
 
 class PEARLMethod(MethodAdapter):
     """One of ``pearl.config.METHODS``; see ``benchmarks.registry.Method``."""
 
-    config_module, config_class, trainer_module = "pearl.config", "PEARLConfig", "pearl.trainer"
+    methods, config_class, build_config = METHODS, PEARLConfig, staticmethod(make_config)
+
+    def train(self, config, logger, checkpoint_dir: str) -> dict[str, Any]:
+        from pearl.trainer import train
+
+        return train(config, logger, checkpoint_dir)
 
     def model_state(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
         return {"agent": checkpoint["agent"]}
@@ -26,6 +32,7 @@ class PEARLMethod(MethodAdapter):
     def estimate_env_steps(self, config) -> dict[str, int]:
         """Meta-training and evaluation env steps of the whole run (nominal: no early termination);
         ``initial``: the part of ``train`` collected before the first iteration, all train tasks at once."""
+        from pearl.core.loop import evaluation_due
         from pearl.envs import get_family
 
         spec = get_family(config.family)
@@ -36,7 +43,7 @@ class PEARLMethod(MethodAdapter):
         initial_steps = a.num_initial_steps * n_train
         train_steps = initial_steps + a.num_iterations * per_iteration
         n_evals = sum(1 for it in range(a.num_iterations)
-                      if (it + 1) % e.eval_every == 0 or it == a.num_iterations - 1)
+                      if evaluation_due(it + 1, e.eval_every, finished=it + 1 == a.num_iterations))
         eval_steps = n_evals * n_test * e.num_evals * e.num_steps_per_eval
         return {"train": int(train_steps), "eval": int(eval_steps), "initial": int(initial_steps)}
 
@@ -86,7 +93,7 @@ class PEARLMethod(MethodAdapter):
         import numpy as np
 
         from pearl.envs import get_family, task_to_jsonable
-        from pearl.files import open_nofollow
+        from pearl.core.files import open_nofollow
 
         found = sorted(Path(checkpoint_dir).glob("eval_paths_*.npz"))
         if not found:

@@ -5,7 +5,8 @@
 
 It builds the real trainer for the given config, fills the buffers with the initial pool,
 then times (1) ``--grad-steps`` gradient steps of Algorithm 1 (batch sampling + one SAC/encoder
-update over the meta-batch), split into batch sampling and the update; (2) one
+update over the meta-batch), split into batch sampling and the update (losses, backward and
+optimiser steps together; ``--profile-ops`` breaks the update down by operator); (2) one
 collection round of the config (prior + posterior + extra-RL episodes for ``num_tasks_sample``
 tasks, lockstep, one policy forward per step); (3) one meta-test evaluation.
 
@@ -29,6 +30,8 @@ from typing import NamedTuple
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
+
+from pearl.core.configs import PROFILES
 
 GEMM_OPS = {torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops.aten.bmm.default,
             torch.ops.aten.baddbmm.default}
@@ -211,7 +214,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--family", default="cheetah-vel")
     parser.add_argument("--method", default="pearl")
-    parser.add_argument("--profile", default="paper", choices=["smoke", "quick", "paper"])
+    parser.add_argument("--profile", default="paper", choices=PROFILES)
     parser.add_argument("--grad-steps", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default: 1)")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="config overrides")

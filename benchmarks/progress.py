@@ -10,7 +10,7 @@ import math
 import sys
 from typing import Any
 
-from pearl.logger import ITERATION_METRIC
+from pearl.core.logger import ITERATION_METRIC
 
 
 class TrainProgress:

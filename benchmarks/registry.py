@@ -1,28 +1,28 @@
-"""Method registry: method name -> an adapter that builds configs, trains and estimates budgets.
+"""Method registry: a plain table, method name -> the adapter that builds its configs, trains and
+estimates its budget (``Method``).
 
-Every adapter module is imported lazily, on first use, so listing methods or expanding the
-benchmark matrix never imports torch or an algorithm. Methods of the paper that are not
-implemented yet are *known* (the matrix lists their cells as skipped, with the reason) but
-cannot be built.
-
-Extra methods (plugins, test doubles) can be registered for every process of a run, workers
-included, through the environment: ``PEARL_BENCH_EXTRA_METHODS="name=module:factory,..."``, where
-``factory(name)`` returns a ``Method``.
+PEARL and its five ablations are switches of one implementation (``benchmarks.pearl_method``);
+RL2-PPO, MAML-TRPO and ProMP share ``benchmarks.baseline_method``. The method names come from
+the algorithms' config modules (``pearl.config.METHODS``, ``baselines.config.METHODS``). Importing
+the registry imports no torch: the adapters import their trainers on first use.
 """
 
 from __future__ import annotations
 
-import importlib
-import os
-from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from pathlib import Path
+from typing import Any, Protocol
 
-EXTRA_METHODS_ENV = "PEARL_BENCH_EXTRA_METHODS"
+from baselines.config import METHODS as BASELINE_METHODS
+from benchmarks.baseline_method import BaselineMethod
+from benchmarks.method_adapter import MethodAdapter
+from benchmarks.pearl_method import PEARLMethod
+from pearl.config import METHODS as PEARL_METHODS
+from pearl.core.configs import check_choice
 
 
-@runtime_checkable
 class Method(Protocol):
-    """What the harness needs from an algorithm. Configs are opaque objects with a dict round trip."""
+    """Everything the harness calls on an algorithm (``benchmarks.method_adapter.MethodAdapter`` has
+    the shared implementations). Configs are the algorithm's typed config trees."""
 
     name: str
 
@@ -32,7 +32,21 @@ class Method(Protocol):
 
     def config_from_dict(self, values: dict[str, Any]) -> Any: ...
 
-    def train(self, config: Any, logger: Any, checkpoint_dir: str) -> dict[str, Any]: ...
+    def train(self, config: Any, logger: Any, checkpoint_dir: str) -> dict[str, Any]:
+        """Run (or resume from ``checkpoint_dir``) one run; returns its summary."""
+        ...
+
+    def checkpoint_files(self, checkpoint_dir: str) -> list[Path]:
+        """Checkpoints in ``checkpoint_dir``, oldest first."""
+        ...
+
+    def export_model(self, checkpoint_dir: str, out_path: str) -> bool:
+        """Write the final model (weights only) to ``out_path``; False when there is none."""
+        ...
+
+    def extra_artifacts(self, checkpoint_dir: str, config: Any) -> dict[str, Path]:
+        """Artifact name -> file, besides the checkpoint and the model (PEARL: evaluation trajectories)."""
+        ...
 
     def estimate_env_steps(self, config: Any) -> dict[str, int]:
         """``{"train": meta-training env steps, "eval": evaluation env steps}`` for the whole run."""
@@ -42,78 +56,30 @@ class Method(Protocol):
         """``{"iterations": N, "env_steps_metric": name | None, "return_metric": name | None}``."""
         ...
 
-    def export_model(self, checkpoint_dir: str, out_path: str) -> bool:
-        """Write the final model (weights only) to ``out_path``; False when there is none."""
+    def calibrate(self, config: Any, seconds: float) -> dict[str, float]:
+        """Costs of this config on this machine, from a few ``seconds`` of its real trainer."""
+        ...
+
+    def estimate_seconds(self, config: Any, costs: dict[str, float]) -> float:
+        """Wall time of the whole run from ``calibrate``'s costs."""
         ...
 
 
-class MethodNotImplemented(ValueError):
-    """A method of the paper that has no implementation yet."""
-
-
-@dataclass(frozen=True)
-class Entry:
-    """A registry row: where the adapter lives, or why there is none."""
-
-    target: str | None  # "module:attribute", a factory called with the method name -> Method
-    reason: str = ""  # why it is not available, when target is None
-
-
-_PEARL = "benchmarks.pearl_method:PEARLMethod"
-_BASELINE = "benchmarks.baseline_method:BaselineMethod"
-_REGISTRY: dict[str, Entry] = {
-    "pearl": Entry(_PEARL),
-    "pearl-rnn-tran": Entry(_PEARL),
-    "pearl-rnn-traj": Entry(_PEARL),
-    "pearl-ctx-offpolicy": Entry(_PEARL),
-    "pearl-ctx-rlbatch": Entry(_PEARL),
-    "pearl-deterministic": Entry(_PEARL),
-    "rl2-ppo": Entry(_BASELINE),
-    "maml-trpo": Entry(_BASELINE),
-    "promp": Entry(_BASELINE),
+METHODS: dict[str, type[MethodAdapter]] = {
+    **dict.fromkeys(PEARL_METHODS, PEARLMethod),
+    **dict.fromkeys(BASELINE_METHODS, BaselineMethod),
 }
 _LOADED: dict[str, Method] = {}
 
 
-def _extra_entries() -> dict[str, Entry]:
-    extra = {}
-    for item in filter(None, (s.strip() for s in os.environ.get(EXTRA_METHODS_ENV, "").split(","))):
-        name, sep, target = item.partition("=")
-        if not sep or ":" not in target:
-            raise ValueError(f"malformed {EXTRA_METHODS_ENV} entry {item!r}: expected NAME=module:attribute")
-        extra[name.strip()] = Entry(target.strip())
-    return extra
-
-
-def _entries() -> dict[str, Entry]:
-    return {**_REGISTRY, **_extra_entries()}
-
-
 def known_methods() -> list[str]:
-    """Every method name the suite knows, implemented or not."""
-    return list(_entries())
-
-
-def implemented_methods() -> list[str]:
-    return [name for name, entry in _entries().items() if entry.target is not None]
-
-
-def unavailable_reason(name: str) -> str | None:
-    """Why ``name`` cannot run (None when it can). Raises ValueError for an unknown name."""
-    entries = _entries()
-    if name not in entries:
-        raise ValueError(f"unknown method {name!r}; valid methods: {', '.join(entries)}")
-    entry = entries[name]
-    return None if entry.target is not None else entry.reason
+    """Every method name the suite runs."""
+    return list(METHODS)
 
 
 def get_method(name: str) -> Method:
-    """The adapter for ``name`` (imported on first use)."""
-    reason = unavailable_reason(name)
-    if reason is not None:
-        raise MethodNotImplemented(f"method {name!r} is {reason}")
+    """The adapter for ``name``; ValueError listing the valid methods for an unknown one."""
+    check_choice("method", "methods", name, known_methods())
     if name not in _LOADED:
-        module_name, _, attribute = _entries()[name].target.partition(":")
-        factory = getattr(importlib.import_module(module_name), attribute)
-        _LOADED[name] = factory(name)
+        _LOADED[name] = METHODS[name](name)
     return _LOADED[name]

@@ -18,26 +18,12 @@ import json
 import re
 from typing import Any
 
+from benchmarks.plain import plain
+
 EXECUTION_KEYS = frozenset({"num_threads", "device"})
 # dotted path in the config dict -> the value at which the field is left out of the hash
 LATER_FIELDS: dict[str, Any] = {}
 HASH_LENGTH = 10
-
-
-def _canonical(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _canonical(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_canonical(v) for v in value]
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    if hasattr(value, "item"):  # numpy scalars
-        return _canonical(value.item())
-    return str(value)
 
 
 def _identity(config: dict[str, Any], later: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -47,7 +33,7 @@ def _identity(config: dict[str, Any], later: dict[str, Any], prefix: str = "") -
         path = prefix + str(key)
         if not prefix and key in EXECUTION_KEYS:
             continue
-        if path in later and _canonical(value) == _canonical(later[path]):
+        if path in later and plain(value) == plain(later[path]):
             continue
         kept[key] = _identity(value, later, path + ".") if isinstance(value, dict) else value
     return kept
@@ -56,7 +42,7 @@ def _identity(config: dict[str, Any], later: dict[str, Any], prefix: str = "") -
 def config_hash(config: dict[str, Any], later: dict[str, Any] | None = None) -> str:
     """A short, stable hash of ``config`` without its execution-only keys and neutral later fields."""
     kept = _identity(config, LATER_FIELDS if later is None else later)
-    text = json.dumps(_canonical(kept), sort_keys=True, separators=(",", ":"))
+    text = json.dumps(plain(kept), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:HASH_LENGTH]
 
 

@@ -100,8 +100,8 @@ def _format_result(result: dict[str, Any], done: int, total: int) -> str:
 class _StopSignals:
     """First SIGINT/SIGTERM: stop starting runs and interrupt those in flight; second: abort."""
 
-    def __init__(self, stop_file: Path, work_dirs: list[Path], out: TextIO):
-        self.stop_file, self.work_dirs, self.out = stop_file, work_dirs, out
+    def __init__(self, stop_file: Path, work_dirs: list[Path]):
+        self.stop_file, self.work_dirs = stop_file, work_dirs
         self.count = 0
         self.previous: dict[int, Any] = {}
 
@@ -158,9 +158,7 @@ def run_matrix(cells: list[Cell], store: StoreSpec, jobs: int = 1, backend: str 
     done_keys = completed_runs(store)
     todo = []
     for cell in cells:
-        if cell.skip_reason:
-            report.skipped.append((cell, cell.skip_reason))
-        elif cell.run_key in done_keys:
+        if cell.run_key in done_keys:
             report.skipped.append((cell, f"completed earlier (run {done_keys[cell.run_key]})"))
             repaired = repair_completed_run(store, cell.run_key, done_keys[cell.run_key])
             if repaired:
@@ -188,7 +186,7 @@ def run_matrix(cells: list[Cell], store: StoreSpec, jobs: int = 1, backend: str 
                dynamic_ncols=True)
     # loky runs get the signal forwarded; Dask runs sit in worker threads and watch the stop file instead
     forward_to = [store.checkpoint_root / c.run_key for c in todo] if backend == "loky" else []
-    signals = _StopSignals(stop_file, forward_to, out)
+    signals = _StopSignals(stop_file, forward_to)
     try:
         with signals:
             for result in _execute(requests, jobs, backend, scheduler, signals):

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.runkey import run_key
-from pearl.files import open_nofollow
+from pearl.core.files import open_nofollow
 
 MONGO_URL_ENV = "PEARL_BENCH_MONGO_URL"
 DEFAULT_DB = "pearl_bench"
+DEFAULT_RESULTS = "results"  # the embedded store, relative to the working directory
 CONNECT_TIMEOUT_S = 3.0
 RETRY_INTERVAL_S = 2.0  # pause before re-sending an event the database did not take
 FLUSH_TIMEOUT_S = 300.0  # how long the end of a run waits for the database to come back
@@ -75,7 +76,7 @@ def resolve_store(results: str | None = None, mongo: str | None = None, db: str 
     if db is not None:
         check_db_name(db)
     mongo = mongo or (None if results is not None else os.environ.get(MONGO_URL_ENV)) or None
-    results_dir = os.path.abspath(results if results is not None else "results")
+    results_dir = os.path.abspath(results if results is not None else DEFAULT_RESULTS)
     return StoreSpec(results=results_dir, mongo_url=mongo, db=db or DEFAULT_DB,
                      checkpoints=os.path.abspath(checkpoints) if checkpoints else None)
 

@@ -25,7 +25,7 @@ from typing import Any, Iterator
 from benchmarks.runkey import run_key
 from benchmarks.signals import interrupt_on_signals
 from benchmarks.store import DEAD_STATUS, StoreSpec, completed_runs, make_observers, mark_dead_attempts
-from pearl.files import check_not_symlink, fd_nofollow
+from pearl.core.files import check_not_symlink, fd_nofollow
 
 LOCK_NAME = ".lock"
 COMPLETED, FAILED, INTERRUPTED = "COMPLETED", "FAILED", "INTERRUPTED"
@@ -35,7 +35,9 @@ DONE_ELSEWHERE = "DONE_ELSEWHERE"  # completed by another process while this one
 
 @contextlib.contextmanager
 def cell_lock(work_dir: Path) -> Iterator[dict[str, Any] | None]:
-    """Hold the cell's lock; yields None when another live process holds it (then yields its owner)."""
+    """Hold the cell's lock for the ``with`` block: yields ``{"pid": this process}`` once it holds it, or
+    None at once when another live process does (``lock_owner`` says which). The lock (``flock``) goes
+    when the block ends or the process dies, so a crashed worker never leaves a cell locked."""
     work_dir.mkdir(parents=True, exist_ok=True)
     check_not_symlink(work_dir)
     fd = fd_nofollow(work_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT)

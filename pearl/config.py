@@ -2,8 +2,9 @@
 
 A config is a tree of dataclasses (``PEARLConfig`` with ``algo``, ``net`` and ``eval`` groups) that
 round-trips through plain dicts (``to_dict`` / ``from_dict``) for logging. Build one with
-``make_config(method, family, profile, overrides)``; every bad input is a ``ValueError`` naming the bad
-value and the valid choices.
+``make_config(method, family, profile, overrides)``: the shared builder (``pearl.core.configs``)
+applies this module's tables; every bad input is a ``ValueError`` naming the bad value and the
+valid choices.
 
 Methods are switches of one implementation (paper Section 6.3):
 
@@ -21,12 +22,13 @@ pearl-deterministic    mean, no KL         recent (enc buffer)   transitions
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from pearl.bounds import (check_bounds, count, non_negative, non_negative_count, positive, seed_field,
-                          unit)
+from pearl.core import configs
+from pearl.core.bounds import count, non_negative, non_negative_count, positive, seed_field, unit
+from pearl.core.configs import DEFAULT_PROFILE, PROFILES
+from pearl.envs import MUJOCO_FAMILIES
 
 METHODS = (
     "pearl",
@@ -36,26 +38,6 @@ METHODS = (
     "pearl-ctx-rlbatch",
     "pearl-deterministic",
 )
-FAMILIES = (
-    "cheetah-vel",
-    "cheetah-fwd-back",
-    "ant-fwd-back",
-    "ant-goal-2d",
-    "humanoid-dir-2d",
-    "walker-params",
-    "point-robot",
-    "sparse-point-robot",
-)
-PROFILES = ("smoke", "quick", "paper")
-
-
-def check_choices(method: str, family: str, profile: str, methods=METHODS) -> None:
-    """ValueError naming the first of method, family, profile that is not a valid choice."""
-    for what, plural, value, valid in (("method", "methods", method, methods), ("family", "families", family, FAMILIES),
-                                       ("profile", "profiles", profile, PROFILES)):
-        if value not in valid:
-            raise ValueError(f"unknown {what} {value!r}; valid {plural}: {', '.join(valid)}")
-
 
 @dataclass
 class AlgoConfig:
@@ -96,7 +78,7 @@ class NetConfig:
     num_hidden_layers: int = count(3)
     encoder_hidden: int = count(200)  # hidden width of the context encoder MLP (and the GRU)
     encoder_hidden_layers: int = count(3)
-    precision: str = "float32"  # "bfloat16": autocast the hidden layers in gradient steps; "auto" (pearl.hardware)
+    precision: str = "float32"  # "bfloat16": autocast the hidden layers in gradient steps; "auto" (pearl.core.hardware)
 
 
 @dataclass
@@ -115,10 +97,10 @@ class EvalConfig:
 class PEARLConfig:
     method: str = "pearl"
     family: str = "cheetah-vel"
-    profile: str = "paper"
+    profile: str = DEFAULT_PROFILE
     seed: int = seed_field(0)
     num_threads: int = non_negative_count(1)  # torch intra-op threads (0: leave torch's default)
-    device: str = "cpu"  # cpu | cuda | auto, of networks and gradient steps (pearl.hardware; not in the run key)
+    device: str = "cpu"  # cpu | cuda | auto, of networks and gradient steps (pearl.core.hardware; not in the run key)
     max_train_tasks: int | None = count(None, optional=True)  # use only the first k train tasks (None: all)
     max_test_tasks: int | None = count(None, optional=True)
     checkpoint_every: int = count(10)  # iterations between checkpoints (the last iteration always saves)
@@ -153,37 +135,13 @@ class PEARLConfig:
 
     # ---- dict round trip --------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return configs.to_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "PEARLConfig":
-        d = dict(d)
-        groups = {"algo": AlgoConfig, "net": NetConfig, "eval": EvalConfig}
-        kwargs = {}
-        for f in dataclasses.fields(cls):
-            if f.name not in d:
-                continue
-            value = d.pop(f.name)
-            if f.name in groups:
-                value = _build(groups[f.name], value, prefix=f.name + ".")
-            kwargs[f.name] = value
-        if d:
-            raise ValueError(f"unknown config key(s) {sorted(d)}; valid keys: {_top_keys()}")
-        cfg = cls(**kwargs)
+        cfg = configs.from_dict(cls, d, {"algo": AlgoConfig, "net": NetConfig, "eval": EvalConfig})
         validate(cfg)
         return cfg
-
-
-def _build(klass, values: dict[str, Any], prefix: str):
-    names = [f.name for f in dataclasses.fields(klass)]
-    bad = [k for k in values if k not in names]
-    if bad:
-        raise ValueError(f"unknown config key(s) {[prefix + b for b in bad]}; valid keys: {[prefix + n for n in names]}")
-    return klass(**values)
-
-
-def _top_keys() -> list[str]:
-    return [f.name for f in dataclasses.fields(PEARLConfig)]
 
 
 # ---- per-family presets (reference Section 1.2; blank cells = defaults) ------------------
@@ -230,8 +188,6 @@ FAMILY_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
-_MUJOCO = {f for f in FAMILIES if "point-robot" not in f}
-
 # ---- profiles ---------------------------------------------------------------------------
 # smoke: tiny nets and budgets so every method finishes in seconds on 2 CPU cores.
 # quick: the reduced profile. It keeps every ratio that defines PEARL (gradient steps per collected
@@ -267,11 +223,12 @@ PROFILE_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "paper": {"top": {}, "algo": {}, "net": {}, "eval": {}},
 }
+assert tuple(PROFILE_SETTINGS) == PROFILES
 
 
 def _smoke_family_settings(family: str) -> dict[str, dict[str, Any]]:
     """Short episodes for smoke runs: MuJoCo horizons cut to 10 steps, point robots keep 20."""
-    horizon = 10 if family in _MUJOCO else 20
+    horizon = 10 if family in MUJOCO_FAMILIES else 20
     out = {"algo": dict(max_path_length=horizon, num_initial_steps=horizon, num_steps_prior=horizon,
                         num_extra_rl_steps_posterior=horizon),
            "eval": dict(num_steps_per_eval=3 * horizon)}
@@ -281,63 +238,40 @@ def _smoke_family_settings(family: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _all_keys() -> dict[str, str]:
-    """Flat key -> group ('' for top level)."""
-    keys = {f.name: "" for f in dataclasses.fields(PEARLConfig) if f.name not in ("algo", "net", "eval")}
-    for group, klass in (("algo", AlgoConfig), ("net", NetConfig), ("eval", EvalConfig)):
-        for f in dataclasses.fields(klass):
-            keys[f.name] = group
-    return keys
+def _quick_budget(cfg: PEARLConfig) -> configs.Layer:
+    """``QUICK_ITERATIONS``, and a replay buffer that holds the whole run, even for one task."""
+    a = cfg.algo
+    iterations = QUICK_ITERATIONS[cfg.family]
+    run_steps = a.num_initial_steps + iterations * a.num_tasks_sample * (
+        a.num_steps_prior + a.num_steps_posterior + a.num_extra_rl_steps_posterior)
+    return {"algo": dict(num_iterations=iterations, replay_buffer_size=max(a.replay_buffer_size, run_steps))}
 
 
-def _apply(cfg: PEARLConfig, group: str, values: dict[str, Any]) -> None:
-    target = cfg if group in ("", "top") else getattr(cfg, group)
-    for key, value in values.items():
-        setattr(target, key, value)
-
-
-def make_config(method: str = "pearl", family: str = "cheetah-vel", profile: str = "paper",
+def make_config(method: str = "pearl", family: str = "cheetah-vel", profile: str = DEFAULT_PROFILE,
                 overrides: dict[str, Any] | None = None) -> PEARLConfig:
-    """Defaults, then the family preset, then the profile, then ``overrides``.
+    """Defaults, then the family preset, then the profile, then ``overrides`` (``pearl.core.configs.build``).
 
     Override keys are either flat field names (``kl_lambda``; every field name is unique across
     groups) or dotted (``algo.kl_lambda``). Overrides may not change ``method``, ``family`` or
     ``profile`` (pass them as arguments).
     """
-    check_choices(method, family, profile)
-    cfg = PEARLConfig(method=method, family=family, profile=profile)
-    for group, values in FAMILY_PRESETS[family].items():
-        _apply(cfg, group, values)
-    for group, values in PROFILE_SETTINGS[profile].items():
-        _apply(cfg, group, values)
+    configs.check_choices(method, family, profile, METHODS)
+    layers: list = [FAMILY_PRESETS[family], PROFILE_SETTINGS[profile]]
     if profile == "smoke":
-        for group, values in _smoke_family_settings(family).items():
-            _apply(cfg, group, values)
+        layers.append(_smoke_family_settings(family))
     if profile == "quick":
-        a = cfg.algo
-        a.num_iterations = QUICK_ITERATIONS[family]
-        run_steps = a.num_initial_steps + a.num_iterations * a.num_tasks_sample * (
-            a.num_steps_prior + a.num_steps_posterior + a.num_extra_rl_steps_posterior)
-        a.replay_buffer_size = max(a.replay_buffer_size, run_steps)  # holds the whole run, even for one task
-
-    keys = _all_keys()
-    for key, value in (overrides or {}).items():
-        group, _, name = key.rpartition(".")
-        if name not in keys or (group and group != keys[name]) or name in ("method", "family", "profile"):
-            valid = sorted(k for k in keys if k not in ("method", "family", "profile"))
-            raise ValueError(f"unknown override key {key!r}; valid keys: {', '.join(valid)}")
-        _apply(cfg, keys[name], {name: value})
-    validate(cfg)
-    from pearl.hardware import resolve_precision  # torch, on first use
+        layers.append(_quick_budget)
+    cfg = configs.build(PEARLConfig(method=method, family=family, profile=profile), layers, overrides, validate)
+    from pearl.core.hardware import resolve_precision  # torch, on first use
 
     cfg.net.precision = resolve_precision(cfg.net.precision, cfg.device)  # the run key records the resolved one
     return cfg
 
 
 def validate(cfg: PEARLConfig) -> None:
-    """Raise ValueError for choices or values that cannot run (ranges: the fields' ``pearl.bounds``)."""
-    check_choices(cfg.method, cfg.family, cfg.profile)
-    check_bounds(cfg)
+    """Raise ValueError for choices or values that cannot run (ranges: the fields' ``pearl.core.bounds``)."""
+    configs.check_choices(cfg.method, cfg.family, cfg.profile, METHODS)
+    configs.check_common(cfg)
     if cfg.algo.num_initial_steps == 0:
         raise ValueError("algo.num_initial_steps must be > 0: the first gradient step needs data in every buffer")
     if cfg.algo.num_steps_prior + cfg.algo.num_steps_posterior == 0 and cfg.context_source == "recent":
@@ -345,9 +279,6 @@ def validate(cfg: PEARLConfig) -> None:
     if cfg.algo.num_steps_prior + cfg.algo.num_steps_posterior + cfg.algo.num_extra_rl_steps_posterior == 0:
         raise ValueError("num_steps_prior + num_steps_posterior + num_extra_rl_steps_posterior must be > 0: "
                          "metrics are logged against env steps, which must grow every iteration")
-    from pearl.hardware import check_device, check_precision  # torch, on first use
+    from pearl.core.hardware import check_precision  # torch, on first use
 
-    check_device(cfg.device)
     check_precision(cfg.net.precision, cfg.device)
-    if not isinstance(cfg.env_kwargs, dict):
-        raise ValueError(f"env_kwargs must be a dict, got {type(cfg.env_kwargs).__name__}")

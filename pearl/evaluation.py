@@ -18,7 +18,7 @@ families (``sparse_rewards``) returns are sparse returns.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -39,7 +39,6 @@ class EvalResult:
     num_steps: int  # env steps spent (not counted as meta-training samples)
     paths: np.ndarray | None = None  # (n_tasks, num_evals, max_episodes, horizon + 1, obs_dim), NaN padded
     path_lengths: np.ndarray | None = None  # (n_tasks, num_evals, max_episodes)
-    extra: dict = field(default_factory=dict)
 
 
 def evaluate_online(agent: PEARLAgent, venv: TaskVectorEnv, tasks: list[Task], sampler: BatchSampler, *,

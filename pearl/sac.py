@@ -21,15 +21,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from pearl.buffers import Batch
+from pearl.core.errors import NonFiniteLossError
 from pearl.encoder import ContextEncoder, Posterior, make_encoder
 from pearl.networks import TanhGaussianPolicy, TwinQ, ValueNet
 
 LOSS_NAMES = ("qf_loss", "kl_loss", "vf_loss", "policy_loss")
 PRECISIONS = ("float32", "bfloat16")  # of the hidden layers in gradient steps (config "auto" is resolved before)
-
-
-class NonFiniteLossError(FloatingPointError):
-    """A loss became NaN or infinite."""
 
 
 class PEARLAgent(nn.Module):

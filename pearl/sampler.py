@@ -68,21 +68,6 @@ def run_episode(agent: PEARLAgent, venv: TaskVectorEnv, z: torch.Tensor, layout:
                         np.stack(observations) if record_observations else None)
 
 
-def env_rng_state(venv: TaskVectorEnv) -> dict:
-    """The envs' random generator states (for exact resume)."""
-    return {"seeded": venv._seeded,
-            "states": [env.np_random.bit_generator.state for env in venv.envs] if venv._seeded else None}
-
-
-def set_env_rng_state(venv: TaskVectorEnv, state: dict) -> None:
-    venv._seeded = state["seeded"]
-    if state["states"] is not None:
-        for env, s in zip(venv.envs, state["states"]):
-            gen = np.random.Generator(np.random.PCG64())
-            gen.bit_generator.state = s
-            env.np_random = gen
-
-
 class Collector:
     """Fills the per-task RL and context buffers of the train tasks."""
 

@@ -7,8 +7,9 @@
 3. ``num_train_steps_per_itr`` gradient steps on meta-batches of ``meta_batch`` tasks;
 4. online-adaptation evaluation on the held-out test tasks every ``eval_every`` iterations.
 
-Metrics are logged with ``step = iteration``; ``env_steps`` (training transitions collected so far,
-the paper's x-axis) is logged alongside. Every ``checkpoint_every`` iterations the full state
+The outer loop is the shared one (``pearl.core.loop``): every metric is logged with ``step`` = env
+steps collected for meta-training so far (training transitions, the paper's x-axis), and the
+iteration number is logged alongside. Every ``checkpoint_every`` iterations the full state
 (networks, optimisers, both buffers, numpy/torch/env RNG states, counters) is written; ``train``
 resumes from the latest checkpoint in ``checkpoint_dir`` and reproduces the uninterrupted run.
 Evaluation draws its noise from its own seeded torch stream, so it does not perturb training.
@@ -24,16 +25,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from pearl.checkpoint import check_resumable, resume, save_checkpoint, set_torch_rng_state, torch_rng_state
 from pearl.buffers import BatchSampler, Layout, MultiTaskReplayBuffer
 from pearl.config import PEARLConfig, validate
-from pearl.hardware import resolve_device, resolve_precision
+from pearl.core.checkpoint import check_resumable, save_checkpoint, set_torch_rng_state, torch_rng_state
+from pearl.core.files import open_nofollow
+from pearl.core.hardware import resolve_device, resolve_precision
+from pearl.core.logger import (ADAPTATION_PREFIX, ENV_STEPS_METRIC, EVAL_ENV_STEPS_METRIC, GRAD_STEPS_METRIC,
+                               ITERATION_METRIC, RETURN_METRIC, TRAIN_PREFIX, Logger)
+from pearl.core.loop import evaluation_due, train_loop
 from pearl.envs import TaskVectorEnv, get_family
 from pearl.evaluation import EvalResult, evaluate_online
-from pearl.files import open_nofollow
-from pearl.logger import ADAPTATION_PREFIX, ENV_STEPS_METRIC, ITERATION_METRIC, RETURN_METRIC, Logger, MemoryLogger
 from pearl.sac import LOSS_NAMES, PEARLAgent, PEARLLearner
-from pearl.sampler import Collector, env_rng_state, set_env_rng_state
+from pearl.sampler import Collector
 
 # keys that may differ between a checkpoint's config and the resuming config
 RESUMABLE_CHANGES = {"num_iterations", "checkpoint_every", "num_threads", "device"}
@@ -95,7 +98,11 @@ class PEARLTrainer:
         self.last_eval_result: EvalResult | None = None  # set by iterations that evaluated
 
     # ---------------------------------------------------------------------- one iteration
-    def run_iteration(self, logger: Logger) -> dict[str, float]:
+    def finished(self) -> bool:
+        return self.iteration >= self.config.algo.num_iterations
+
+    def run_iteration(self) -> dict[str, float]:
+        """Algorithm 1 once: collect, ``num_train_steps_per_itr`` gradient steps, evaluate when due."""
         cfg, a, it = self.config, self.config.algo, self.iteration
         metrics: dict[str, float] = {}
         self.last_eval_result = None
@@ -114,25 +121,22 @@ class PEARLTrainer:
             loss_sum += self.learner.update(batch, iteration=it, step=k)
         self.grad_steps += a.num_train_steps_per_itr
         for name, value in zip(LOSS_NAMES, (loss_sum / a.num_train_steps_per_itr).tolist()):
-            metrics[f"train/{name}"] = value
+            metrics[TRAIN_PREFIX + name] = value
         t2 = time.perf_counter()
 
-        last = it == a.num_iterations - 1
-        if (it + 1) % cfg.eval.eval_every == 0 or last:
+        if evaluation_due(it + 1, cfg.eval.eval_every, finished=it + 1 >= a.num_iterations):
             result = self.evaluate()
             metrics[RETURN_METRIC] = result.final_return
             for k, v in enumerate(result.adaptation_curve, start=1):
                 metrics[f"{ADAPTATION_PREFIX}{k}"] = float(v)
-            metrics["test/eval_env_steps"] = result.num_steps
+            metrics[EVAL_ENV_STEPS_METRIC] = result.num_steps
             self.last_eval = {"iteration": it, "final_return": result.final_return,
                               "adaptation_curve": result.adaptation_curve.tolist()}
             self.last_eval_result = result
         t3 = time.perf_counter()
 
-        metrics.update({ENV_STEPS_METRIC: self.env_steps, ITERATION_METRIC: it, "grad_steps": self.grad_steps,
+        metrics.update({ENV_STEPS_METRIC: self.env_steps, ITERATION_METRIC: it, GRAD_STEPS_METRIC: self.grad_steps,
                         "time/collect_s": t1 - t0, "time/train_s": t2 - t1, "time/eval_s": t3 - t2})
-        for name, value in metrics.items():  # x-axis: env steps collected for meta-training
-            logger.log_scalar(name, value, self.env_steps)
         self.iteration += 1
         return metrics
 
@@ -155,7 +159,7 @@ class PEARLTrainer:
             "agent": self.agent.state_dict(), "optimizers": self.learner.state_dict(),
             "rl_buffer": self.rl_buffer.state_dict(), "enc_buffer": self.enc_buffer.state_dict(),
             "numpy_rng": self.rng.bit_generator.state, **torch_rng_state(self.agent.device),
-            "env_rng": {name: env_rng_state(v) for name, v in self.venvs.items()},
+            "env_rng": {name: v.rng_state() for name, v in self.venvs.items()},
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -169,10 +173,18 @@ class PEARLTrainer:
         self.rng.bit_generator.state = state["numpy_rng"]
         set_torch_rng_state(state, self.agent.device)
         for name, venv in self.venvs.items():
-            set_env_rng_state(venv, state["env_rng"][name])
+            venv.set_rng_state(state["env_rng"][name])
 
     def save_checkpoint(self, directory: str | os.PathLike, keep: int = 2) -> Path:
-        return save_checkpoint(self.state_dict(), directory, self.iteration, keep)  # named by completed iterations
+        """The checkpoint (named by completed iterations) and, when this iteration evaluated with
+        ``record_paths``, its evaluation trajectories (``eval_paths_<iterations>.npz``)."""
+        path = save_checkpoint(self.state_dict(), directory, self.iteration, keep)
+        if self.last_eval_result is not None and self.last_eval_result.paths is not None:
+            save_eval_paths(self.last_eval_result, Path(directory) / f"eval_paths_{self.iteration:06d}.npz")
+        return path
+
+    def summary(self) -> dict[str, Any]:
+        return {"grad_steps": self.grad_steps}
 
     def close(self) -> None:
         for venv in self.venvs.values():
@@ -196,26 +208,4 @@ def train(config: PEARLConfig, logger: Logger | None = None, checkpoint_dir: str
     ``stop_after``: stop once this many iterations are complete (checkpointing then), as if the
     process had been interrupted there; used to test resuming.
     """
-    logger = logger if logger is not None else MemoryLogger()
-    trainer = PEARLTrainer(config)
-    resumed_from = resume(trainer, checkpoint_dir, logger)
-    start = time.perf_counter()
-    total = config.algo.num_iterations
-    end = total if stop_after is None else min(total, stop_after)
-    try:
-        while trainer.iteration < end:
-            trainer.run_iteration(logger)
-            done = trainer.iteration
-            if checkpoint_dir is not None and (done % config.checkpoint_every == 0 or done == end):
-                trainer.save_checkpoint(checkpoint_dir)
-                if trainer.last_eval_result is not None and trainer.last_eval_result.paths is not None:
-                    save_eval_paths(trainer.last_eval_result, Path(checkpoint_dir) / f"eval_paths_{done:06d}.npz")
-    finally:
-        trainer.close()
-    return {
-        "method": config.method, "family": config.family, "profile": config.profile, "seed": config.seed,
-        "iterations_completed": trainer.iteration, "finished": trainer.iteration >= total,
-        "resumed_from_iteration": resumed_from, "env_steps": trainer.env_steps, "grad_steps": trainer.grad_steps,
-        "last_eval": trainer.last_eval, "wall_time_s": time.perf_counter() - start,
-        "config": config.to_dict(),
-    }
+    return train_loop(PEARLTrainer(config), logger, checkpoint_dir, stop_after)

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from baselines import METHODS
-from baselines.config import BaselineConfig, make_config
-from baselines.errors import NonFiniteLossError
+from baselines.config import METHODS, BaselineConfig, make_config
 from baselines.trainer import train
-from pearl.logger import JSONLLogger, MemoryLogger
-from pearl.checkpoint import list_checkpoints
+from jsonl_logger import JSONLLogger
+from pearl.core.checkpoint import list_checkpoints
+from pearl.core.errors import NonFiniteLossError
+from pearl.core.logger import MemoryLogger
 
 torch.set_num_threads(1)
 

@@ -11,7 +11,6 @@ from gymnasium.utils.env_checker import check_env
 from pearl.envs import FAMILIES, TaskVectorEnv, get_family, make_env, task_to_jsonable
 
 ALL = list(FAMILIES)
-MUJOCO_FAMILIES = [f for f in ALL if "point" not in f]
 
 EXPECTED = {  # obs dim, act dim, horizon, n_train, n_test
     "cheetah-vel": (20, 6, 200, 100, 30),

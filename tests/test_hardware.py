@@ -1,4 +1,4 @@
-"""device and precision options (pearl.hardware): refused up front where the hardware lacks them,
+"""device and precision options (pearl.core.hardware): refused up front where the hardware lacks them,
 resolved where it has them, never changing the run key of float32 CPU runs."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from baselines.config import make_config as baseline_config
 from baselines.trainer import train as baseline_train
 from benchmarks.cli import main
 from benchmarks.runkey import run_key
-from pearl import hardware
-from pearl.checkpoint import check_resumable, load_latest
+from pearl.core import hardware
+from pearl.core.checkpoint import check_resumable, load_latest
 from pearl.config import make_config
 from pearl.trainer import RESUMABLE_CHANGES, train
 

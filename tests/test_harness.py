@@ -36,21 +36,11 @@ def _runs(results: Path) -> dict[int, dict]:
 def test_dry_run_lists_the_papers_whole_matrix(capsys):
     assert main(["run", "--dry-run", "--no-estimate"]) == 0
     out = capsys.readouterr().out
-    assert "96 cells: 96 to run" in out and "0 skipped" in out
+    assert "96 cells: 96 to run" in out
     lines = out.splitlines()
     assert sum(line.split()[1:3] == ["pearl", "cheetah-vel"] for line in lines[2:-1]) == 3  # figs 3, 5, 6 merged
     assert any("goal_radius=0.8" in line and "pearl-deterministic" in line for line in lines)
     assert "2,700,000" in out  # pearl on cheetah-vel: 100 x 2000 initial + 500 x 5 x 1000
-
-
-def test_dry_run_lists_cells_of_unimplemented_methods_as_skipped(capsys, monkeypatch):
-    from benchmarks import registry
-
-    monkeypatch.setitem(registry._REGISTRY, "promp", registry.Entry(None, "not implemented yet (test double)"))
-    assert main(["run", "--dry-run", "--no-estimate"]) == 0
-    out = capsys.readouterr().out
-    assert "96 cells: 78 to run" in out and "18 skipped" in out  # promp x 6 MuJoCo families x 3 seeds
-    assert sum("skipped: not implemented yet (test double)" in line for line in out.splitlines()) == 18
 
 
 def test_plan_filters_grid_and_overrides():

@@ -41,14 +41,6 @@ def test_bad_input(capsys, tmp_path, argv, message):
     assert line.startswith("pearl-bench: error: ") and message in line
 
 
-def test_method_without_implementation_is_refused(capsys, tmp_path, monkeypatch):
-    from benchmarks import registry
-
-    monkeypatch.setitem(registry._REGISTRY, "promp", registry.Entry(None, "not implemented yet (test double)"))
-    line = _error(capsys, ["train", "promp", "cheetah-vel", "--results", str(tmp_path)])
-    assert "method 'promp' is not implemented yet (test double)" in line
-
-
 @pytest.mark.parametrize("argv, message", [
     (["train", "bogus", "cheetah-vel"], "invalid choice: 'bogus'"),
     (["train", "pearl", "cheetah"], "invalid choice: 'cheetah'"),

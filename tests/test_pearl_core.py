@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from pearl.buffers import BatchSampler, Layout, MultiTaskReplayBuffer
-from pearl.config import FAMILIES, METHODS, PROFILES, PEARLConfig, make_config
+from pearl.config import METHODS, PEARLConfig, make_config
+from pearl.core.configs import PROFILES
+from pearl.envs import FAMILIES
 from pearl.encoder import (DeterministicEncoder, GaussianProductEncoder, Posterior, RecurrentEncoder,
                            product_of_gaussians)
 from pearl.sac import PEARLAgent, PEARLLearner

@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from pearl.config import FAMILIES, METHODS, make_config
-from pearl.logger import JSONLLogger, MemoryLogger
-from pearl.sac import NonFiniteLossError
-from pearl.checkpoint import list_checkpoints
+from jsonl_logger import JSONLLogger
+from pearl.config import METHODS, make_config
+from pearl.core.checkpoint import list_checkpoints
+from pearl.core.errors import NonFiniteLossError
+from pearl.core.logger import MemoryLogger
+from pearl.envs import FAMILIES
 from pearl.trainer import PEARLTrainer, train
 
 torch.set_num_threads(1)

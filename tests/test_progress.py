@@ -1,7 +1,7 @@
 """The train progress bar follows iterations, env steps and the latest test return."""
 
 from benchmarks.progress import TrainProgress
-from pearl.logger import ENV_STEPS_METRIC, ITERATION_METRIC, RETURN_METRIC
+from pearl.core.logger import ENV_STEPS_METRIC, ITERATION_METRIC, RETURN_METRIC
 
 
 def test_bar_counts_iterations_from_the_iteration_metric_not_the_step():

@@ -13,7 +13,7 @@ import torch
 from benchmarks.cli import main
 from benchmarks.matrix import plan
 from benchmarks.store import MONGO_URL_ENV, StoreSpec, resolve_store
-from pearl.checkpoint import load_latest, save_checkpoint
+from pearl.core.checkpoint import load_latest, save_checkpoint
 
 # one smoke cell: PEARL on point-robot, seed 0, one iteration
 CELL = ["--profile", "smoke", "--methods", "pearl", "--families", "point-robot", "--grid", "--seeds", "0",

@@ -36,6 +36,7 @@ class FamilySpec:
     sample_tasks: Callable[[np.random.Generator, int], list[Task]]
     task_seed: int = 1337
     shared_train_test: bool = False  # fwd/back families: test tasks are the train tasks
+    mujoco: bool = True  # a MuJoCo robot (False: the point robots); Figure 3's families are the MuJoCo ones
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     description: str = ""
 

@@ -89,13 +89,15 @@ FAMILIES: dict[str, FamilySpec] = {
                    horizon=200, n_train=40, n_test=10, sample_tasks=_walker_params,
                    description="walker, randomised mass, inertia, friction and damping"),
         FamilySpec("point-robot", "pearl/PointRobot-v0", "pearl.envs.point_robot:PointRobotEnv",
-                   horizon=20, n_train=80, n_test=20, sample_tasks=_square_goals,
+                   horizon=20, n_train=80, n_test=20, mujoco=False, sample_tasks=_square_goals,
                    description="2-D point, dense reward to a goal in [-1, 1]^2"),
         FamilySpec("sparse-point-robot", "pearl/SparsePointRobot-v0", "pearl.envs.point_robot:SparsePointRobotEnv",
-                   horizon=20, n_train=80, n_test=20, sample_tasks=_semicircle_goals,
+                   horizon=20, n_train=80, n_test=20, mujoco=False, sample_tasks=_semicircle_goals,
                    description="2-D point, sparse reward near a goal on the unit semicircle"),
     ]
 }
+
+MUJOCO_FAMILIES: tuple[str, ...] = tuple(name for name, spec in FAMILIES.items() if spec.mujoco)
 
 
 def get_family(name: str) -> FamilySpec:

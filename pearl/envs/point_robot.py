@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pearl.bounds import Bounds
+from pearl.core.bounds import Bounds
 from pearl.envs.base import MetaEnv, Task
 
 

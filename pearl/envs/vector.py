@@ -105,6 +105,20 @@ class TaskVectorEnv:
         out["active"] = active
         return out
 
+    # ---- checkpoints ----------------------------------------------------------------------
+    def rng_state(self) -> dict:
+        """The envs' random generator states, for an exact resume (``set_rng_state``)."""
+        return {"seeded": self._seeded,
+                "states": [env.np_random.bit_generator.state for env in self.envs] if self._seeded else None}
+
+    def set_rng_state(self, state: dict) -> None:
+        self._seeded = state["seeded"]
+        if state["states"] is not None:
+            for env, s in zip(self.envs, state["states"]):
+                gen = np.random.Generator(np.random.PCG64())
+                gen.bit_generator.state = s
+                env.np_random = gen
+
     def close(self) -> None:
         for env in self.envs:
             env.close()

@@ -22,7 +22,7 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 
-from pearl.files import open_nofollow
+from pearl.core.files import open_nofollow
 
 try:  # numpy >= 2
     from numpy._core.multiarray import _reconstruct, scalar

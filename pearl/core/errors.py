@@ -1,4 +1,4 @@
-"""Non-finite loss detection, raising PEARL's ``NonFiniteLossError`` so callers handle one error type."""
+"""Errors every algorithm raises the same way, so callers handle one type."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import math
 
 import torch
 
-from pearl.sac import NonFiniteLossError
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss became NaN or infinite."""
 
 
 def check_finite(losses: dict[str, float | torch.Tensor], iteration: int, step: int | None = None) -> None:
@@ -17,6 +19,3 @@ def check_finite(losses: dict[str, float | torch.Tensor], iteration: int, step: 
         where = f"iteration {iteration}" + (f", optimisation step {step}" if step is not None else "")
         detail = ", ".join(f"{n}={v}" for n, v in values.items())
         raise NonFiniteLossError(f"non-finite {', '.join(bad)} ({detail}) at {where}")
-
-
-__all__ = ["NonFiniteLossError", "check_finite"]
