@@ -92,7 +92,8 @@ def cmd_figures(args) -> int:
     from analysis.figures import make_figures
 
     store = query.for_profile(_open(args), args.profile)
-    results = make_figures(store, args.out, args.only, progress=lambda line: print(line, flush=True))
+    results = make_figures(store, args.out, args.only, progress=lambda line: print(line, flush=True),
+                           families=args.families)
     for r in results:
         state = "NO DATA" if r.empty else "ok"
         print(f"{r.name}: {state} -> {', '.join(str(f) for f in r.files)}")
@@ -108,7 +109,7 @@ def cmd_report(args) -> int:
     from analysis.report import write_report
 
     store = query.for_profile(_open(args), args.profile)
-    index = write_report(store, args.out, progress=lambda line: print(line, flush=True))
+    index = write_report(store, args.out, progress=lambda line: print(line, flush=True), families=args.families)
     _warn_problems(store)
     print(f"report written: {index}")
     return 0
@@ -140,10 +141,14 @@ def add_subcommands(sub) -> None:
     _add_profile_arg(p)
     p.add_argument("--only", nargs="+", choices=list(FIGURES), metavar="FIG",
                    help=f"a subset of: {', '.join(FIGURES)}")
+    p.add_argument("--families", nargs="+", metavar="FAMILY",
+                   help="Figures 3 and 9: only these MuJoCo families' panels (default: all six)")
     p.set_defaults(func=cmd_figures)
 
     p = sub.add_parser("report", help="all figures and tables in one folder with an index.md")
     add_store_args(p)
     p.add_argument("--out", default="report", metavar="DIR", help="output folder (default: ./report)")
     _add_profile_arg(p)
+    p.add_argument("--families", nargs="+", metavar="FAMILY",
+                   help="Figures 3 and 9: only these MuJoCo families' panels (default: all six)")
     p.set_defaults(func=cmd_report)

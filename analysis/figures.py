@@ -13,7 +13,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import matplotlib
 
@@ -191,15 +191,15 @@ def _learning_curves(store, out_dir: Path, name: str, title: str, families: list
     return FigureResult(name, _save(fig, out_dir, name), missing, empty=False)
 
 
-def figure3(store, out_dir: Path) -> FigureResult:
+def figure3(store, out_dir: Path, families: Sequence[str] = MUJOCO_FAMILIES) -> FigureResult:
     return _learning_curves(store, out_dir, "fig3", "Figure 3. Meta-learning continuous control: test-task "
-                            "performance vs. samples collected during meta-training", MUJOCO_FAMILIES, MAIN_METHODS,
+                            "performance vs. samples collected during meta-training", list(families), MAIN_METHODS,
                             dashed_best=BASELINES, truncate_at="pearl")
 
 
-def figure9(store, out_dir: Path) -> FigureResult:
+def figure9(store, out_dir: Path, families: Sequence[str] = MUJOCO_FAMILIES) -> FigureResult:
     return _learning_curves(store, out_dir, "fig9", "Figure 9. Figure 3 over the baselines' full number of "
-                            "time steps (log x)", MUJOCO_FAMILIES, MAIN_METHODS, log=True, dashed_best=BASELINES)
+                            "time steps (log x)", list(families), MAIN_METHODS, log=True, dashed_best=BASELINES)
 
 
 def figure5(store, out_dir: Path) -> FigureResult:
@@ -316,16 +316,25 @@ FIGURES: dict[str, Callable[[query.Store, Path], FigureResult]] = {
 }
 
 
+PANELLED = ("fig3", "fig9")  # the figures with one panel per MuJoCo family
+
+
 def make_figures(store: query.Store, out_dir: str | Path, only: list[str] | None = None,
-                 progress: Callable[[str], None] | None = None) -> list[FigureResult]:
+                 progress: Callable[[str], None] | None = None,
+                 families: Sequence[str] | None = None) -> list[FigureResult]:
     """Render the requested figures (default: all) into ``out_dir`` as PNG and PDF.
 
-    ``progress`` gets a line before and after each figure (the CLI prints them).
+    ``progress`` gets a line before and after each figure (the CLI prints them); ``families``
+    limits Figures 3 and 9 to those MuJoCo families' panels (default: all six).
     """
     names = only or list(FIGURES)
     unknown = [n for n in names if n not in FIGURES]
     if unknown:
         raise ValueError(f"unknown figure(s) {unknown}; valid figures: {', '.join(FIGURES)}")
+    bad = [f for f in families or () if f not in MUJOCO_FAMILIES]
+    if bad:
+        raise ValueError(f"--families {', '.join(bad)}: Figures 3 and 9 draw MuJoCo families only; valid "
+                         f"families: {', '.join(MUJOCO_FAMILIES)}")
     profiles = query.runs(store)["profile"].dropna().unique()
     if len(profiles) > 1:
         raise ValueError(f"the store holds runs of several profiles ({', '.join(sorted(profiles))}); "
@@ -336,7 +345,8 @@ def make_figures(store: query.Store, out_dir: str | Path, only: list[str] | None
         start = time.perf_counter()
         if progress:
             progress(f"drawing {name} ...")
-        result = FIGURES[name](store, Path(out_dir))
+        panels = {"families": [f for f in MUJOCO_FAMILIES if f in families]} if families and name in PANELLED else {}
+        result = FIGURES[name](store, Path(out_dir), **panels)
         if progress:
             progress(f"  {name}: {'NO DATA' if result.empty else 'ok'} ({time.perf_counter() - start:.1f} s)")
         out.append(result)

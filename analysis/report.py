@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import pandas as pd
 
@@ -128,15 +128,19 @@ def _figure_section(store: query.Store, fig: FigureResult, profile: str) -> list
     return lines + ["_" + " ".join(c for c in caption if c).replace("_", "\\_") + "_", ""]
 
 
-def write_report(store: query.Store, out_dir: str | Path, progress: Callable[[str], None] | None = None) -> Path:
-    """Render all figures and tables into ``out_dir``; returns the path of ``index.md``."""
+def write_report(store: query.Store, out_dir: str | Path, progress: Callable[[str], None] | None = None,
+                 families: Sequence[str] | None = None) -> Path:
+    """Render all figures and tables into ``out_dir``; returns the path of ``index.md``.
+
+    ``families`` limits Figures 3 and 9 to those MuJoCo families' panels (the tables cover every run).
+    """
     say = progress or (lambda line: None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     run_table = query.runs(store)
     profiles = run_table["profile"].dropna().unique().tolist()
     profile = ", ".join(map(str, profiles)) or "not recorded"
-    figures = make_figures(store, out, progress=say)
+    figures = make_figures(store, out, progress=say, families=families)
 
     start = time.perf_counter()
     say("computing tables ...")

@@ -248,6 +248,14 @@ def test_figures_render(file_store, tmp_path):
     assert results["fig4"].missing == [] and results["fig7"].missing == []
 
 
+def test_figure3_panels_limited_to_the_given_families(file_store, tmp_path):
+    (fig3,) = make_figures(file_store, tmp_path, only=["fig3"], families=["cheetah-vel"])
+    assert not fig3.empty and fig3.missing == ["promp / cheetah-vel"]  # no other family is expected
+    with pytest.raises(ValueError, match="sparse-point-robot: Figures 3 and 9 draw MuJoCo families only; valid "
+                                         "families: cheetah-vel"):
+        make_figures(file_store, tmp_path, only=["fig3"], families=["sparse-point-robot"])
+
+
 def test_unknown_figure(file_store, tmp_path):
     with pytest.raises(ValueError, match="unknown figure.*valid figures: fig3"):
         make_figures(file_store, tmp_path, only=["fig8"])
