@@ -6,7 +6,10 @@
   above are their reference);
 
 seeds 0, 1 and 2 (the ablations seed 0). ``pearl-bench run --reference`` runs it; the finished
-runs are shipped, without weights, in ``benchmarks/reference/runs`` (``pearl-bench export``).
+runs are shipped, without weights, in ``benchmarks/reference/runs`` (``pearl-bench export``);
+``python -m benchmarks.reference_set`` then rewrites the README blocks that mirror them (the
+final-return table and the list of cells still pending; ``tests/test_reference_results.py``
+fails when they disagree).
 """
 
 from __future__ import annotations
@@ -37,3 +40,37 @@ def reference_cells(profile: str = PROFILE) -> list[Cell]:
             cell.figures = figures.split()
             cells.append(cell)
     return cells
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+BLOCKS = ("reference-final-returns", "reference-pending")
+
+
+def readme_blocks() -> dict[str, str]:
+    """The README blocks that mirror the shipped runs: the final-return table and the cells still pending."""
+    from analysis import query
+    from analysis.report import final_returns_block
+    from benchmarks.store import StoreSpec, completed_runs
+
+    shipped = completed_runs(StoreSpec(results=str(SHIPPED)))
+    pending = [f"- {c.label}" for c in reference_cells() if c.run_key not in shipped]
+    return {"reference-final-returns": final_returns_block(query.open_store(results=SHIPPED)).strip(),
+            "reference-pending": "\n".join(pending or ["- none"])}
+
+
+def write_readme_blocks(readme: Path = README) -> None:
+    """Rewrite the README's reference blocks from the shipped runs (run after ``pearl-bench export``)."""
+    import re
+
+    text = readme.read_text()
+    for name, body in readme_blocks().items():
+        pattern = re.compile(rf"(<!-- {name}:begin -->\n).*?(<!-- {name}:end -->)", re.S)
+        if not pattern.search(text):
+            raise ValueError(f"{readme} has no <!-- {name}:begin --> ... <!-- {name}:end --> block")
+        text = pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
+    readme.write_text(text)
+
+
+if __name__ == "__main__":
+    write_readme_blocks()
+    print(f"updated {', '.join(BLOCKS)} in {README}")
