@@ -10,8 +10,11 @@ README = (ROOT / "README.md").read_text()
 
 
 def _quickstart_commands() -> list[str]:
+    assert "## Quickstart" in README, "README has no Quickstart section"
     quickstart = README.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```bash\n(.*?)\n\s*```", quickstart, flags=re.S)
+    commands = re.findall(r"```bash\n(.*?)\n\s*```", quickstart, flags=re.S)
+    assert commands, "the Quickstart shows no bash block"
+    return commands
 
 
 def test_quickstart_has_two_commands_and_ci_runs_the_second():
@@ -31,5 +34,7 @@ def test_every_pearl_bench_subcommand_in_readme_exists():
 
 
 def test_every_benchmark_module_in_readme_exists():
-    for module in re.findall(r"python -m (benchmarks\.\w+)", README):
+    modules = re.findall(r"python -m (benchmarks\.\w+)", README)
+    assert modules, "README shows no python -m benchmarks.* command"
+    for module in modules:
         assert (ROOT / (module.replace(".", "/") + ".py")).exists(), module
