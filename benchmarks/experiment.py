@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -217,5 +219,34 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+# ---- command line -------------------------------------------------------------------------
+_ANSI_CODE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class _PlainText:
+    """A text stream that drops ANSI colour codes: Sacred colours ``print_config`` unconditionally."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(_ANSI_CODE.sub("", text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Sacred's command line (``argv`` without the program name); colours only on a terminal (and
+    not with ``NO_COLOR`` set)."""
+    stdout = sys.stdout
+    if not stdout.isatty() or os.environ.get("NO_COLOR"):
+        sys.stdout = _PlainText(stdout)
+    try:
+        ex.run_commandline(None if argv is None else [sys.argv[0], *argv])
+    finally:
+        sys.stdout = stdout
+
+
 if __name__ == "__main__":
-    ex.run_commandline()
+    main()

@@ -1,6 +1,7 @@
 """Benchmark harness: matrix planning, the smoke matrix end to end into the embedded store, reruns,
 loky and Dask execution, the Sacred experiment's own command line, and the metric journal."""
 
+import io
 import json
 import socket
 import subprocess
@@ -215,6 +216,30 @@ def test_sacred_command_line_of_the_experiment(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "goal_radius = 0.8" in proc.stdout and "kl_lambda = 0.5" in proc.stdout
     assert "method = 'pearl-deterministic'" in proc.stdout
+    assert "\x1b[" not in proc.stdout  # a pipe gets plain text, no ANSI colour codes
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("tty, no_color, coloured", [(True, None, True), (True, "1", False), (False, None, False)])
+def test_print_config_colours_only_a_terminal(monkeypatch, tty, no_color, coloured):
+    from benchmarks import experiment
+
+    out = _Terminal() if tty else io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    if no_color:
+        monkeypatch.setenv("NO_COLOR", no_color)
+    else:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    experiment.main(["print_config", "with", "method=pearl", "family=point-robot", "profile=smoke", "seed=2",
+                     "algo.kl_lambda=0.5", "--loglevel", "ERROR"])
+    assert sys.stdout is out  # put back
+    text = out.getvalue()
+    assert "kl_lambda = 0.5" in text and "seed = 2" in text
+    assert ("\x1b[" in text) == coloured
 
 
 def test_journal_replays_earlier_attempts_without_duplicate_steps(tmp_path):
