@@ -52,8 +52,16 @@ def save_checkpoint(state: dict[str, Any], directory: str | os.PathLike, iterati
     path = directory / f"checkpoint_{iteration:06d}.pt"
     tmp = path.with_suffix(".pt.tmp")
     tmp.unlink(missing_ok=True)  # a planted symlink is replaced, never written through
-    with open_nofollow(tmp, "wb") as f:
-        torch.save(state, f)
+    try:
+        with open_nofollow(tmp, "wb") as f:
+            torch.save(state, f)
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)
+        # an interrupt (SIGINT/SIGTERM) mid-write makes torch's zip writer fail on its way out; report the
+        # interrupt, not that failure, so the run is marked INTERRUPTED rather than FAILED
+        if not isinstance(err, KeyboardInterrupt) and isinstance(err.__context__, KeyboardInterrupt):
+            raise err.__context__ from None
+        raise
     os.replace(tmp, path)
     for old in list_checkpoints(directory)[:-keep]:
         old.unlink(missing_ok=True)
