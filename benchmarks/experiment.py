@@ -236,7 +236,7 @@ class _PlainText:
         return getattr(self._stream, name)
 
 
-def main(argv: list[str] | None = None) -> None:
+def command_line(argv: list[str] | None = None) -> None:
     """Sacred's command line (``argv`` without the program name); colours only on a terminal (and
     not with ``NO_COLOR`` set)."""
     stdout = sys.stdout
@@ -249,4 +249,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    command_line()

@@ -1,4 +1,7 @@
-"""End-to-end tests of the baselines: smoke runs, seeding, evaluation metrics, config errors (resume equality: test_training_resume.py)."""
+"""End-to-end tests of the baselines: smoke runs, seeding, evaluation metrics, config errors.
+
+Resume equality is tested with PEARL's in test_training_resume.py.
+"""
 
 from __future__ import annotations
 

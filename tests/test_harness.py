@@ -234,7 +234,7 @@ def test_print_config_colours_only_a_terminal(monkeypatch, tty, no_color, colour
         monkeypatch.setenv("NO_COLOR", no_color)
     else:
         monkeypatch.delenv("NO_COLOR", raising=False)
-    experiment.main(["print_config", "with", "method=pearl", "family=point-robot", "profile=smoke", "seed=2",
+    experiment.command_line(["print_config", "with", "method=pearl", "family=point-robot", "profile=smoke", "seed=2",
                      "algo.kl_lambda=0.5", "--loglevel", "ERROR"])
     assert sys.stdout is out  # put back
     text = out.getvalue()

@@ -1,4 +1,7 @@
-"""End-to-end tests of Algorithm 1 / 2: every method, seeding, resume refusals, evaluation protocol, errors (resume equality: test_training_resume.py)."""
+"""End-to-end tests of Algorithm 1 / 2: every method, seeding, resume refusals, evaluation protocol, errors.
+
+Resume equality is tested with the baselines' in test_training_resume.py.
+"""
 
 from __future__ import annotations
 
