@@ -57,6 +57,7 @@ def _assert_complete_curve(run: dict) -> None:
             assert series["steps"] == env_steps, name
 
 
+@pytest.mark.timeout(300)  # waits up to 120 s for the run to get going, then resumes it
 def test_killed_run_resumes_from_its_checkpoint(tmp_path, capsys):
     results = tmp_path / "results"
     args = TRAIN + ["--results", str(results)]
@@ -76,6 +77,7 @@ def test_killed_run_resumes_from_its_checkpoint(tmp_path, capsys):
     assert env_steps == sorted(env_steps) and len(set(env_steps)) == ITERATIONS
 
 
+@pytest.mark.timeout(300)  # waits up to 120 s for the run to get going and 60 s for it to stop, then resumes it
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_marks_the_run_interrupted_and_it_resumes(tmp_path, sig, capsys):
     results = tmp_path / "results"
@@ -93,6 +95,7 @@ def test_signal_marks_the_run_interrupted_and_it_resumes(tmp_path, sig, capsys):
     _assert_complete_curve(_runs(results)[-1])
 
 
+@pytest.mark.timeout(360)  # waits up to 180 s for the matrix to get going and 120 s for it to stop
 @pytest.mark.parametrize("backend", ["loky", "dask"])
 @pytest.mark.parametrize("how", ["sigterm-to-parent", "ctrl-c"])
 def test_stopping_the_matrix_interrupts_runs_in_flight(tmp_path, backend, how):
