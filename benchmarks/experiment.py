@@ -146,7 +146,7 @@ def main(_run, _config):
                       "tasks": task_info(config["family"])})
     logger = JournalLogger(work_dir / "metrics.jsonl", sinks=[_run.log_scalar, *LISTENERS])
     _run.info["carried_metric_points"] = logger.num_carried
-    with interrupt_on_signals():
+    with interrupt_on_signals(insist=True):  # training only: a swallowed interrupt is raised again
         summary = spec.train(typed, logger, str(work_dir))
     logger.finish()
     _store_artifacts(_run, spec, typed, work_dir)

@@ -3,6 +3,8 @@ loky and Dask execution, the Sacred experiment's own command line, and the metri
 
 import io
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -302,3 +304,72 @@ def test_stop_file_leaves_a_run_that_ends_first_alone(tmp_path):
         return value
 
     assert _in_thread(short_run) == {"value": sum(range(1000))}
+
+
+def test_a_signal_raises_again_when_the_first_interrupt_was_swallowed_in_the_training_block():
+    """copyreg's bare ``except:`` (run for every OrderedDict a checkpoint pickles) ate the first KeyboardInterrupt;
+    the forwarded SIGTERM, which only raised for the first signal, left the run going and its matrix waiting."""
+    seen: list = []
+    with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+        with interrupt_on_signals(on_signal=seen.append):  # the worker's block, around Sacred
+            with interrupt_on_signals(insist=True):  # the training loop
+                try:
+                    os.kill(os.getpid(), signal.SIGINT)
+                    time.sleep(5)  # the handler raises here ...
+                except KeyboardInterrupt:  # ... and the exception is swallowed
+                    pass
+                os.kill(os.getpid(), signal.SIGTERM)  # the next signal: forwarded by the matrix, or its reminder
+                time.sleep(5)
+    assert seen == [signal.SIGINT, signal.SIGTERM]
+
+
+def test_a_later_signal_leaves_sacreds_bookkeeping_of_an_interrupt_alone():
+    seen: list = []
+    with interrupt_on_signals(on_signal=seen.append):
+        try:
+            with interrupt_on_signals(insist=True):
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(5)
+        except KeyboardInterrupt:  # Sacred records the interrupt here: a second signal must not break that
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.2)
+    assert seen == [signal.SIGINT, signal.SIGTERM]
+
+
+_IGNORES_SIGTERM = """
+import json, os, signal, socket, sys, time, fcntl
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode())
+signal.signal(signal.SIGTERM, lambda *a: print("SIGTERM", flush=True))  # a run that lost its interrupt
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_matrix_whose_runs_do_not_stop_reminds_them_then_aborts(tmp_path, monkeypatch, capsys):
+    """The driver waited forever for a run that had lost its interrupt (ctrl-c-loky flake); now it signals runs
+    still in flight again every REMIND_S, and aborts (as on a second signal) after ABORT_S."""
+    from benchmarks import runner
+
+    monkeypatch.setattr(runner, "REMIND_S", 0.3)
+    monkeypatch.setattr(runner, "ABORT_S", 1.0)
+    work_dir = tmp_path / "run"
+    work_dir.mkdir()
+    run = subprocess.Popen([sys.executable, "-c", _IGNORES_SIGTERM, str(work_dir / ".lock")], stdout=subprocess.PIPE,
+                           text=True)
+    try:
+        assert run.stdout.readline().strip() == "ready"
+        start = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            with runner._StopSignals(tmp_path / ".stop", [work_dir], sys.stdout):
+                os.kill(os.getpid(), signal.SIGINT)  # the first signal: forwarded, the run goes on
+                time.sleep(30)  # waiting for the run's result
+        assert time.monotonic() - start < 10
+    finally:
+        run.kill()
+    assert run.communicate()[0].split().count("SIGTERM") >= 3  # forwarded, then reminded (twice or more)
+    err = capsys.readouterr().err
+    assert "interrupting 1 run(s) in flight" in err and "1 run(s) still in flight after 0 s: signalled again" in err
+    assert "runs in flight did not stop within 1 s: aborting" in err
+    assert (tmp_path / ".stop").exists()
