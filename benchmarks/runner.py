@@ -183,20 +183,7 @@ def run_matrix(cells: list[Cell], store: StoreSpec, jobs: int = 1, backend: str 
         raise ValueError("--scheduler needs --backend dask")
     check_store(store)
     report = MatrixReport()
-    done_keys = completed_runs(store)
-    todo = []
-    for cell in cells:
-        if cell.skip_reason:
-            report.skipped.append((cell, cell.skip_reason))
-        elif cell.run_key in done_keys:
-            report.skipped.append((cell, f"completed earlier (run {done_keys[cell.run_key]})"))
-            repaired = repair_completed_run(store, cell.run_key, done_keys[cell.run_key])
-            if repaired:
-                print(f"pearl-bench: {cell.label}: {repaired}", file=out, flush=True)
-        else:
-            todo.append(cell)
-    for cell, reason in report.skipped:
-        print(f"skip {cell.label}: {reason}", file=out, flush=True)
+    todo = _cells_to_run(cells, store, report, out)
     if not todo:
         print(report.summary(), file=out, flush=True)
         return report
@@ -233,6 +220,25 @@ def run_matrix(cells: list[Cell], store: StoreSpec, jobs: int = 1, backend: str 
         stop_file.unlink(missing_ok=True)
     print(report.summary(), file=out, flush=True)
     return report
+
+
+def _cells_to_run(cells: list[Cell], store: StoreSpec, report: MatrixReport, out: TextIO) -> list[Cell]:
+    """The cells to run; the others (skipped, or COMPLETED in the store) go to ``report.skipped``, printed."""
+    done_keys = completed_runs(store)
+    todo = []
+    for cell in cells:
+        if cell.skip_reason:
+            report.skipped.append((cell, cell.skip_reason))
+        elif cell.run_key in done_keys:
+            report.skipped.append((cell, f"completed earlier (run {done_keys[cell.run_key]})"))
+            repaired = repair_completed_run(store, cell.run_key, done_keys[cell.run_key])
+            if repaired:
+                print(f"pearl-bench: {cell.label}: {repaired}", file=out, flush=True)
+        else:
+            todo.append(cell)
+    for cell, reason in report.skipped:
+        print(f"skip {cell.label}: {reason}", file=out, flush=True)
+    return todo
 
 
 def _execute(requests: list[dict], jobs: int, backend: str, scheduler: str | None,
