@@ -3,12 +3,14 @@
 Sacred marks a run INTERRUPTED when its main function raises ``KeyboardInterrupt``; SIGTERM
 would otherwise kill the process without that. Only the first signal raises: later ones (a
 forwarded SIGTERM right after Ctrl-C, say) would break Sacred's bookkeeping of the interrupt.
-The exception is a block marked ``insist`` (the training loop, which holds no bookkeeping): a later
-signal that finds the run still inside the insisting block where the first one was raised raises
-again, because that first ``KeyboardInterrupt`` was swallowed on its way out. It happens: pickling a
-checkpoint runs ``copyreg._slotnames`` for every ``OrderedDict``, and its bare ``except:`` eats a
-``KeyboardInterrupt`` that a handler raises inside it; the run then went on and the matrix waited for
-it forever. Nested blocks share the outermost handlers. Handlers can only be installed from a process's
+
+The exception is a block marked ``insist`` (the training loop, which holds no bookkeeping). A
+``KeyboardInterrupt`` can be swallowed: pickling a checkpoint runs ``copyreg._slotnames`` for every
+``OrderedDict``, and its bare ``except:`` eats one that a handler raises inside it; the run then went
+on and the matrix waited for it forever. So a later signal that finds the run still inside the
+insisting block where the first one was raised, with no interrupt being handled, raises again.
+
+Nested blocks share the outermost handlers. Handlers can only be installed from a process's
 main thread; elsewhere (a run inside a Dask worker thread) the block can instead watch a stop
 file, which the matrix driver creates on its first SIGINT/SIGTERM, and raise ``KeyboardInterrupt``
 in the run's thread when the file appears.
@@ -20,6 +22,7 @@ import contextlib
 import ctypes
 import os
 import signal
+import sys
 import threading
 from typing import Callable, Iterator
 
@@ -67,7 +70,8 @@ def interrupt_on_signals(on_signal: Callable[[int], None] | None = None,
         if not _state["fired"]:
             _state.update(fired=True, fired_depth=_state["depth"])
             raise KeyboardInterrupt(signal.Signals(signum).name)
-        if 0 < _state["insist"] <= min(_state["depth"], _state["fired_depth"]):  # the first one was swallowed
+        if 0 < _state["insist"] <= min(_state["depth"], _state["fired_depth"]) and not isinstance(
+                sys.exc_info()[1], KeyboardInterrupt):  # the first one was swallowed, not still on its way out
             raise KeyboardInterrupt(signal.Signals(signum).name)
 
     previous = {sig: signal.getsignal(sig) for sig in SIGNALS}

@@ -373,3 +373,17 @@ def test_a_matrix_whose_runs_do_not_stop_reminds_them_then_aborts(tmp_path, monk
     assert "interrupting 1 run(s) in flight" in err and "1 run(s) still in flight after 0 s: signalled again" in err
     assert "runs in flight did not stop within 1 s: aborting" in err
     assert (tmp_path / ".stop").exists()
+
+
+def test_a_signal_while_the_first_interrupt_unwinds_the_training_block_does_not_raise_again():
+    seen: list = []
+    with pytest.raises(KeyboardInterrupt, match="SIGINT"):
+        with interrupt_on_signals(on_signal=seen.append):
+            with interrupt_on_signals(insist=True):
+                try:
+                    os.kill(os.getpid(), signal.SIGINT)
+                    time.sleep(5)
+                finally:  # the trainer's clean-up, run while the first interrupt unwinds: left to finish
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    time.sleep(0.2)
+    assert seen == [signal.SIGINT, signal.SIGTERM]
