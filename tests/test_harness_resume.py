@@ -24,14 +24,16 @@ def _cli(args, **kwargs) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, **kwargs)
 
 
-def _wait_for_steps(results: Path, n: int, proc: subprocess.Popen, timeout: float = 120) -> None:
-    """Wait until the run's journal holds ``n`` iterations (and its first checkpoint exists)."""
+def _wait_for_steps(results: Path, n: int, proc: subprocess.Popen, timeout: float = 120, runs: int = 1) -> None:
+    """Wait until ``runs`` runs' journals hold ``n`` iterations each (and their first checkpoints exist)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
+        ready = 0
         for journal in results.glob("checkpoints/*/metrics.jsonl"):
             steps = {json.loads(line)["step"] for line in journal.read_text().splitlines() if line.strip()}
-            if len(steps) >= n and list(journal.parent.glob("checkpoint_*.pt")):
-                return
+            ready += len(steps) >= n and bool(list(journal.parent.glob("checkpoint_*.pt")))
+        if ready >= runs:
+            return
         if proc.poll() is not None:
             pytest.fail(f"run ended before it could be stopped: {proc.communicate()}")
         time.sleep(0.05)
@@ -109,7 +111,7 @@ def test_stopping_the_matrix_interrupts_runs_in_flight(tmp_path, backend, how):
             "--set", "algo.num_iterations=200", "algo.num_train_steps_per_itr=50"]
     proc = _cli(args, start_new_session=True)
     try:
-        _wait_for_steps(results, 2, proc, timeout=180)
+        _wait_for_steps(results, 1, proc, timeout=180, runs=2)  # both runs are training
         if how == "ctrl-c":
             os.killpg(proc.pid, signal.SIGINT)
         else:
