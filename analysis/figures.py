@@ -18,15 +18,15 @@ from typing import Callable, Sequence
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.ticker  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.ticker
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from analysis import query  # noqa: E402
-from analysis.metrics import ADAPTATION_PREFIX, EVAL_PATHS_ARTIFACT, RETURN_METRIC, adaptation_index  # noqa: E402
-from analysis.names import BASELINES, MAIN_METHODS, MUJOCO_FAMILIES, family_label, method_label, return_label  # noqa: E402
-from analysis.stats import align_curves, bootstrap_band, curve_band, mean_curve  # noqa: E402
+from analysis import query
+from analysis.metrics import ADAPTATION_PREFIX, EVAL_PATHS_ARTIFACT, RETURN_METRIC, adaptation_index
+from analysis.names import BASELINES, MAIN_METHODS, MUJOCO_FAMILIES, family_label, method_label, return_label
+from analysis.stats import align_curves, bootstrap_band, curve_band, mean_curve
 
 SPARSE = "sparse-point-robot"
 RADII = (0.2, 0.8)  # Figure 4's two goal radii; Figure 7 uses 0.2

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -137,7 +139,7 @@ def main(_run, _config):
                       "tasks": task_info(config["family"])})
     logger = JournalLogger(work_dir / "metrics.jsonl", sinks=[_run.log_scalar, *LISTENERS])
     _run.info["carried_metric_points"] = logger.num_carried
-    with interrupt_on_signals():
+    with interrupt_on_signals(insist=True):  # training only: a swallowed interrupt is raised again
         summary = spec.train(typed, logger, str(work_dir))
     logger.finish()
     _store_artifacts(_run, spec, typed, work_dir)
@@ -186,5 +188,34 @@ def _store_artifacts(run, spec: Method, typed, work_dir: Path) -> None:
                                             "files": not_stored}
 
 
+# ---- command line -------------------------------------------------------------------------
+_ANSI_CODE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class _PlainText:
+    """A text stream that drops ANSI colour codes: Sacred colours ``print_config`` unconditionally."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(_ANSI_CODE.sub("", text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def command_line(argv: list[str] | None = None) -> None:
+    """Sacred's command line (``argv`` without the program name); colours only on a terminal (and
+    not with ``NO_COLOR`` set)."""
+    stdout = sys.stdout
+    if not stdout.isatty() or os.environ.get("NO_COLOR"):
+        sys.stdout = _PlainText(stdout)
+    try:
+        ex.run_commandline(None if argv is None else [sys.argv[0], *argv])
+    finally:
+        sys.stdout = stdout
+
+
 if __name__ == "__main__":
-    ex.run_commandline()
+    command_line()

@@ -51,7 +51,7 @@ class RetryingObserver(RunObserver):
             try:
                 run_id = self.covered.started_event(*args, **kwargs)
                 break
-            except Exception as err:  # noqa: BLE001 - any database error is retried until the deadline
+            except Exception as err:  # any database error is retried until the deadline
                 self.failures += 1
                 if time.monotonic() > deadline:
                     raise

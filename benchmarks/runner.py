@@ -11,7 +11,9 @@ attempt is resumed from its checkpoints. The first SIGINT/SIGTERM stops new runs
 and interrupts the ones in flight (they are marked INTERRUPTED and keep their checkpoints): loky
 workers get the signal forwarded, Dask runs watch a stop file next to the checkpoints (a remote
 cluster sees it through the shared file system its checkpoints need anyway). A second signal
-aborts at once.
+aborts at once (joblib terminates the workers). Runs that have not stopped ``REMIND_S`` after the
+first signal get it forwarded again (a run can lose an interrupt: see benchmarks/signals.py), and
+after ``ABORT_S`` the matrix aborts as on a second signal, so it always ends.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from benchmarks.worker import (BUSY, COMPLETED, DONE_ELSEWHERE, FAILED, INTERRUP
                                run_cell)
 
 BACKENDS = ("loky", "dask")
+REMIND_S = 15.0  # after the first signal, forward it again to runs still in flight every REMIND_S seconds
+ABORT_S = 120.0  # and abort (terminating the workers) when they are still in flight after ABORT_S
 
 
 def available_cores() -> int:
@@ -104,6 +108,7 @@ class _StopSignals:
         self.stop_file, self.work_dirs = stop_file, work_dirs
         self.count = 0
         self.previous: dict[int, Any] = {}
+        self.ended = threading.Event()
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
@@ -112,6 +117,7 @@ class _StopSignals:
         return self
 
     def __exit__(self, *exc):
+        self.ended.set()
         for sig, old in self.previous.items():
             signal.signal(sig, old if old is not None else signal.SIG_DFL)
 
@@ -124,6 +130,14 @@ class _StopSignals:
         if self.count > 1:
             raise KeyboardInterrupt
         self.stop_file.touch()
+        forwarded = self._forward()
+        in_flight = f"interrupting {forwarded} run(s) in flight" if self.work_dirs else "asking the runs in flight to stop"
+        print(f"pearl-bench: {signal.Signals(signum).name}: {in_flight}, starting no new ones (again to abort)",
+              file=sys.stderr, flush=True)
+        threading.Thread(target=self._watch, name="pearl-bench-stop-watchdog", daemon=True).start()
+
+    def _forward(self) -> int:
+        """Send SIGTERM to the local processes running our cells; returns how many got it."""
         host = socket.gethostname()
         forwarded = 0
         for work_dir in self.work_dirs:
@@ -134,9 +148,23 @@ class _StopSignals:
                     forwarded += 1
                 except (ProcessLookupError, PermissionError):
                     pass
-        in_flight = f"interrupting {forwarded} run(s) in flight" if self.work_dirs else "asking the runs in flight to stop"
-        print(f"pearl-bench: {signal.Signals(signum).name}: {in_flight}, starting no new ones (again to abort)",
-              file=sys.stderr, flush=True)
+        return forwarded
+
+    def _watch(self) -> None:
+        """Remind runs still in flight every REMIND_S seconds; abort after ABORT_S (as a second signal does)."""
+        waited = 0.0
+        while not self.ended.wait(min(REMIND_S, ABORT_S - waited)):
+            waited += min(REMIND_S, ABORT_S - waited)
+            if waited >= ABORT_S:
+                print(f"pearl-bench: runs in flight did not stop within {ABORT_S:.0f} s: aborting", file=sys.stderr,
+                      flush=True)
+                if not self.ended.is_set():
+                    os.kill(os.getpid(), signal.SIGTERM)  # the main thread's handler raises KeyboardInterrupt
+                return
+            reminded = self._forward()
+            if reminded:
+                print(f"pearl-bench: {reminded} run(s) still in flight after {waited:.0f} s: signalled again",
+                      file=sys.stderr, flush=True)
 
 
 def run_matrix(cells: list[Cell], store: StoreSpec, jobs: int = 1, backend: str = "loky",
@@ -155,18 +183,7 @@ def run_matrix(cells: list[Cell], store: StoreSpec, jobs: int = 1, backend: str 
         raise ValueError("--scheduler needs --backend dask")
     check_store(store)
     report = MatrixReport()
-    done_keys = completed_runs(store)
-    todo = []
-    for cell in cells:
-        if cell.run_key in done_keys:
-            report.skipped.append((cell, f"completed earlier (run {done_keys[cell.run_key]})"))
-            repaired = repair_completed_run(store, cell.run_key, done_keys[cell.run_key])
-            if repaired:
-                print(f"pearl-bench: {cell.label}: {repaired}", file=out, flush=True)
-        else:
-            todo.append(cell)
-    for cell, reason in report.skipped:
-        print(f"skip {cell.label}: {reason}", file=out, flush=True)
+    todo = _cells_to_run(cells, store, report, out)
     if not todo:
         print(report.summary(), file=out, flush=True)
         return report
@@ -203,6 +220,23 @@ def run_matrix(cells: list[Cell], store: StoreSpec, jobs: int = 1, backend: str 
         stop_file.unlink(missing_ok=True)
     print(report.summary(), file=out, flush=True)
     return report
+
+
+def _cells_to_run(cells: list[Cell], store: StoreSpec, report: MatrixReport, out: TextIO) -> list[Cell]:
+    """The cells to run; the others (skipped, or COMPLETED in the store) go to ``report.skipped``, printed."""
+    done_keys = completed_runs(store)
+    todo = []
+    for cell in cells:
+        if cell.run_key in done_keys:
+            report.skipped.append((cell, f"completed earlier (run {done_keys[cell.run_key]})"))
+            repaired = repair_completed_run(store, cell.run_key, done_keys[cell.run_key])
+            if repaired:
+                print(f"pearl-bench: {cell.label}: {repaired}", file=out, flush=True)
+        else:
+            todo.append(cell)
+    for cell, reason in report.skipped:
+        print(f"skip {cell.label}: {reason}", file=out, flush=True)
+    return todo
 
 
 def _execute(requests: list[dict], jobs: int, backend: str, scheduler: str | None,

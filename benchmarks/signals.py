@@ -3,6 +3,13 @@
 Sacred marks a run INTERRUPTED when its main function raises ``KeyboardInterrupt``; SIGTERM
 would otherwise kill the process without that. Only the first signal raises: later ones (a
 forwarded SIGTERM right after Ctrl-C, say) would break Sacred's bookkeeping of the interrupt.
+
+The exception is a block marked ``insist`` (the training loop, which holds no bookkeeping). A
+``KeyboardInterrupt`` can be swallowed: pickling a checkpoint runs ``copyreg._slotnames`` for every
+``OrderedDict``, and its bare ``except:`` eats one that a handler raises inside it; the run then went
+on and the matrix waited for it forever. So a later signal that finds the run still inside the
+insisting block where the first one was raised, with no interrupt being handled, raises again.
+
 Nested blocks share the outermost handlers. Handlers can only be installed from a process's
 main thread; elsewhere (a run inside a Dask worker thread) the block can instead watch a stop
 file, which the matrix driver creates on its first SIGINT/SIGTERM, and raise ``KeyboardInterrupt``
@@ -15,11 +22,14 @@ import contextlib
 import ctypes
 import os
 import signal
+import sys
 import threading
 from typing import Callable, Iterator
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
-_state = {"depth": 0, "fired": False}
+# depth: nested blocks; fired: a signal has raised; fired_depth: the depth it raised at; insist: the depth of
+# the innermost active ``insist`` block (0: none)
+_state = {"depth": 0, "fired": False, "fired_depth": 0, "insist": 0}
 
 
 STOP_FILE_POLL_S = 0.2
@@ -27,9 +37,11 @@ STOP_FILE_POLL_S = 0.2
 
 @contextlib.contextmanager
 def interrupt_on_signals(on_signal: Callable[[int], None] | None = None,
-                         stop_file: str | None = None) -> Iterator[bool]:
+                         stop_file: str | None = None, insist: bool = False) -> Iterator[bool]:
     """Inside the block the first SIGINT/SIGTERM raises KeyboardInterrupt; yields whether it is armed.
 
+    ``insist``: the block holds only the run's own work, none of Sacred's bookkeeping; later signals raise
+    again while the run is still inside it after the first one raised there (see the module docstring).
     Outside the main thread signals cannot be caught here; with ``stop_file`` the block raises
     KeyboardInterrupt once that file exists instead (see ``_interrupt_when_file_exists``).
     """
@@ -41,30 +53,37 @@ def interrupt_on_signals(on_signal: Callable[[int], None] | None = None,
                 yield True
         return
     if _state["depth"] > 0:  # an outer block already handles signals
+        outer_insist = _state["insist"]
         _state["depth"] += 1
+        if insist:
+            _state["insist"] = _state["depth"]
         try:
             yield True
         finally:
             _state["depth"] -= 1
+            _state["insist"] = outer_insist
         return
 
     def handler(signum, frame):
         if on_signal is not None:
             on_signal(signum)
         if not _state["fired"]:
-            _state["fired"] = True
+            _state.update(fired=True, fired_depth=_state["depth"])
+            raise KeyboardInterrupt(signal.Signals(signum).name)
+        if 0 < _state["insist"] <= min(_state["depth"], _state["fired_depth"]) and not isinstance(
+                sys.exc_info()[1], KeyboardInterrupt):  # the first one was swallowed, not still on its way out
             raise KeyboardInterrupt(signal.Signals(signum).name)
 
     previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
     for sig in SIGNALS:
         signal.signal(sig, handler)
-    _state.update(depth=1, fired=False)
+    _state.update(depth=1, fired=False, fired_depth=0, insist=1 if insist else 0)
     try:
         yield True
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old if old is not None else signal.SIG_DFL)
-        _state.update(depth=0, fired=False)
+        _state.update(depth=0, fired=False, fired_depth=0, insist=0)
 
 
 @contextlib.contextmanager

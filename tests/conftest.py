@@ -2,6 +2,6 @@ import os
 
 os.environ.setdefault("MUJOCO_GL", "disable")
 
-import torch  # noqa: E402
+import torch
 
 torch.set_num_threads(1)

@@ -231,8 +231,29 @@ def test_empty_store(tmp_path):
         query.FileStore(tmp_path / "nope")
 
 
-def test_figures_render(file_store, tmp_path):
-    results = {r.name: r for r in make_figures(file_store, tmp_path)}
+@pytest.fixture(scope="module")
+def rendered(file_store, tmp_path_factory):
+    """The report of the file store, written once: (its index.md, the figures it drew, in order).
+
+    ``write_report`` draws every figure through ``make_figures``; a spy keeps what it returned, so the
+    figures are rendered once for both the figure and the report checks."""
+    import analysis.report
+
+    drawn = []
+
+    def spy(*args, **kwargs):
+        figures = make_figures(*args, **kwargs)
+        drawn.extend(figures)
+        return figures
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(analysis.report, "make_figures", spy)
+        index = write_report(file_store, tmp_path_factory.mktemp("rendered") / "report")
+    return index, drawn
+
+
+def test_figures_render(rendered):
+    results = {r.name: r for r in rendered[1]}
     assert set(results) == {"fig3", "fig4", "fig5", "fig6", "fig7", "fig9"}
     for result in results.values():
         assert not result.empty, result.name
@@ -261,12 +282,12 @@ def test_unknown_figure(file_store, tmp_path):
         make_figures(file_store, tmp_path, only=["fig8"])
 
 
-def test_report(file_store, tmp_path):
-    index = write_report(file_store, tmp_path / "report")
+def test_report(rendered):
+    index = rendered[0]
     text = index.read_text()
     assert "fig3.png" in text and "Sample efficiency" in text and "IQM" in text
-    assert (tmp_path / "report" / "final_returns.csv").exists()
-    finals = pd.read_csv(tmp_path / "report" / "final_returns.csv")
+    assert (index.parent / "final_returns.csv").exists()
+    finals = pd.read_csv(index.parent / "final_returns.csv")
     assert len(finals) > 0
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from pearl.envs import FAMILIES, TaskVectorEnv, get_family, make_env, task_to_jsonable
+from pearl.envs import FAMILIES, MUJOCO_FAMILIES, TaskVectorEnv, get_family, make_env, task_to_jsonable
 
 ALL = list(FAMILIES)
 
@@ -68,17 +68,39 @@ def test_task_distributions():
     assert np.all((walker["dof_damping"] >= 1.3**-3) & (walker["dof_damping"] <= 1.3**3))
 
 
+FALLING = ["humanoid-dir-2d", "walker-params"]  # robots that fall under zero torque before the time limit
+
+
 @pytest.mark.parametrize("family", ALL)
 def test_time_limit_is_truncation(family):
+    """Every family runs to its time limit: the robot is put back to its start state before each step
+    (it cannot fall), and only the last step is truncated, none terminated."""
     env = make_env(family)
     env.reset(seed=0)
     zero = np.zeros(env.action_space.shape, dtype=np.float32)
     spec = get_family(family)
+    physics = env.unwrapped if family in MUJOCO_FAMILIES else None
+    start = (physics.data.qpos.copy(), physics.data.qvel.copy()) if physics is not None else None
     for t in range(spec.horizon):
+        if start is not None:
+            _set_state(physics, *start)
         _, _, terminated, truncated, _ = env.step(zero)
+        assert not terminated, t
+        assert truncated == (t == spec.horizon - 1), t
+
+
+@pytest.mark.parametrize("family", FALLING)
+def test_a_fall_is_termination_not_truncation(family):
+    env = make_env(family)
+    env.reset(seed=0)
+    zero = np.zeros(env.action_space.shape, dtype=np.float32)
+    horizon = get_family(family).horizon
+    for t in range(horizon):
+        _, _, terminated, truncated, _ = env.step(zero)
+        assert not truncated, t
         if terminated:
-            return  # this family's robot fell under zero torque: a real terminal, not the limit
-        assert truncated == (t == spec.horizon - 1)
+            break
+    assert terminated and t < horizon - 1  # a real terminal, well before the limit
 
 
 def _set_state(env, qpos, qvel):

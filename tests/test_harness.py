@@ -1,7 +1,10 @@
 """Benchmark harness: matrix planning, the smoke matrix end to end into the embedded store, reruns,
 loky and Dask execution, the Sacred experiment's own command line, and the metric journal."""
 
+import io
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -190,6 +193,30 @@ def test_sacred_command_line_of_the_experiment(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "goal_radius = 0.8" in proc.stdout and "kl_lambda = 0.5" in proc.stdout
     assert "method = 'pearl-deterministic'" in proc.stdout
+    assert "\x1b[" not in proc.stdout  # a pipe gets plain text, no ANSI colour codes
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("tty, no_color, coloured", [(True, None, True), (True, "1", False), (False, None, False)])
+def test_print_config_colours_only_a_terminal(monkeypatch, tty, no_color, coloured):
+    from benchmarks import experiment
+
+    out = _Terminal() if tty else io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    if no_color:
+        monkeypatch.setenv("NO_COLOR", no_color)
+    else:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    experiment.command_line(["print_config", "with", "method=pearl", "family=point-robot", "profile=smoke", "seed=2",
+                     "algo.kl_lambda=0.5", "--loglevel", "ERROR"])
+    assert sys.stdout is out  # put back
+    text = out.getvalue()
+    assert "kl_lambda = 0.5" in text and "seed = 2" in text
+    assert ("\x1b[" in text) == coloured
 
 
 def test_journal_replays_earlier_attempts_without_duplicate_steps(tmp_path):
@@ -252,3 +279,86 @@ def test_stop_file_leaves_a_run_that_ends_first_alone(tmp_path):
         return value
 
     assert _in_thread(short_run) == {"value": sum(range(1000))}
+
+
+def test_a_signal_raises_again_when_the_first_interrupt_was_swallowed_in_the_training_block():
+    """copyreg's bare ``except:`` (run for every OrderedDict a checkpoint pickles) ate the first KeyboardInterrupt;
+    the forwarded SIGTERM, which only raised for the first signal, left the run going and its matrix waiting."""
+    seen: list = []
+    with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+        with interrupt_on_signals(on_signal=seen.append):  # the worker's block, around Sacred
+            with interrupt_on_signals(insist=True):  # the training loop
+                try:
+                    os.kill(os.getpid(), signal.SIGINT)
+                    time.sleep(5)  # the handler raises here ...
+                except KeyboardInterrupt:  # ... and the exception is swallowed
+                    pass
+                os.kill(os.getpid(), signal.SIGTERM)  # the next signal: forwarded by the matrix, or its reminder
+                time.sleep(5)
+    assert seen == [signal.SIGINT, signal.SIGTERM]
+
+
+def test_a_later_signal_leaves_sacreds_bookkeeping_of_an_interrupt_alone():
+    seen: list = []
+    with interrupt_on_signals(on_signal=seen.append):
+        try:
+            with interrupt_on_signals(insist=True):
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(5)
+        except KeyboardInterrupt:  # Sacred records the interrupt here: a second signal must not break that
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.2)
+    assert seen == [signal.SIGINT, signal.SIGTERM]
+
+
+_IGNORES_SIGTERM = """
+import json, os, signal, socket, sys, time, fcntl
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode())
+signal.signal(signal.SIGTERM, lambda *a: print("SIGTERM", flush=True))  # a run that lost its interrupt
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_matrix_whose_runs_do_not_stop_reminds_them_then_aborts(tmp_path, monkeypatch, capsys):
+    """The driver waited forever for a run that had lost its interrupt (ctrl-c-loky flake); now it signals runs
+    still in flight again every REMIND_S, and aborts (as on a second signal) after ABORT_S."""
+    from benchmarks import runner
+
+    monkeypatch.setattr(runner, "REMIND_S", 0.3)
+    monkeypatch.setattr(runner, "ABORT_S", 1.0)
+    work_dir = tmp_path / "run"
+    work_dir.mkdir()
+    run = subprocess.Popen([sys.executable, "-c", _IGNORES_SIGTERM, str(work_dir / ".lock")], stdout=subprocess.PIPE,
+                           text=True)
+    try:
+        assert run.stdout.readline().strip() == "ready"
+        start = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            with runner._StopSignals(tmp_path / ".stop", [work_dir], sys.stdout):
+                os.kill(os.getpid(), signal.SIGINT)  # the first signal: forwarded, the run goes on
+                time.sleep(30)  # waiting for the run's result
+        assert time.monotonic() - start < 10
+    finally:
+        run.kill()
+    assert run.communicate()[0].split().count("SIGTERM") >= 3  # forwarded, then reminded (twice or more)
+    err = capsys.readouterr().err
+    assert "interrupting 1 run(s) in flight" in err and "1 run(s) still in flight after 0 s: signalled again" in err
+    assert "runs in flight did not stop within 1 s: aborting" in err
+    assert (tmp_path / ".stop").exists()
+
+
+def test_a_signal_while_the_first_interrupt_unwinds_the_training_block_does_not_raise_again():
+    seen: list = []
+    with pytest.raises(KeyboardInterrupt, match="SIGINT"):
+        with interrupt_on_signals(on_signal=seen.append):
+            with interrupt_on_signals(insist=True):
+                try:
+                    os.kill(os.getpid(), signal.SIGINT)
+                    time.sleep(5)
+                finally:  # the trainer's clean-up, run while the first interrupt unwinds: left to finish
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    time.sleep(0.2)
+    assert seen == [signal.SIGINT, signal.SIGTERM]

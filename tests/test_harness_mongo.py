@@ -6,12 +6,12 @@ import uuid
 
 import pytest
 
-mongomock = pytest.importorskip("mongomock")
-import mongomock.gridfs  # noqa: E402
-import pymongo.errors  # noqa: E402
+pytest.importorskip("mongomock")
+import mongomock.gridfs
+import pymongo.errors
 
-from benchmarks import store as store_module  # noqa: E402
-from benchmarks.cli import main  # noqa: E402
+from benchmarks import store as store_module
+from benchmarks.cli import main
 
 FAKE_URL = "mongodb://fake-host:27017"
 CELLS = ["run", "--profile", "smoke", "--methods", "pearl", "--families", "sparse-point-robot", "--seeds", "0",

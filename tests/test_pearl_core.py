@@ -104,7 +104,10 @@ def _learner(encoder_type="gaussian", kl_lambda=0.1, precision="float32"):
 
 def _random_batch(rng, tasks=3, batch=8, ctx=5):
     from pearl.buffers import Batch
-    f = lambda *s: rng.standard_normal(s).astype(np.float32)
+
+    def f(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+
     return Batch(obs=f(tasks, batch, 3), action=np.tanh(f(tasks, batch, 2)), reward=f(tasks, batch),
                  terminal=(rng.random((tasks, batch)) < 0.2).astype(np.float32), next_obs=f(tasks, batch, 3),
                  context=f(tasks, ctx, 6))

@@ -10,8 +10,11 @@ README = (ROOT / "README.md").read_text()
 
 
 def _quickstart_commands() -> list[str]:
+    assert "## Quickstart" in README, "README has no Quickstart section"
     quickstart = README.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```bash\n(.*?)\n\s*```", quickstart, flags=re.S)
+    commands = re.findall(r"```bash\n(.*?)\n\s*```", quickstart, flags=re.S)
+    assert commands, "the Quickstart shows no bash block"
+    return commands
 
 
 def test_quickstart_has_two_commands_and_ci_runs_the_second():
@@ -31,5 +34,18 @@ def test_every_pearl_bench_subcommand_in_readme_exists():
 
 
 def test_every_benchmark_module_in_readme_exists():
-    for module in re.findall(r"python -m (benchmarks\.\w+)", README):
+    modules = re.findall(r"python -m (benchmarks\.\w+)", README)
+    assert modules, "README shows no python -m benchmarks.* command"
+    for module in modules:
         assert (ROOT / (module.replace(".", "/") + ".py")).exists(), module
+
+
+def test_bare_commands_come_after_the_readme_says_how_to_activate_the_environment():
+    """The Quickstart types ``.venv/bin/...``; every bare ``pearl-bench``/``python -m`` comes after the line that
+    says how to put them on the PATH (a bare one before it is "command not found" for a new user)."""
+    activate = README.find("source .venv/bin/activate")
+    assert activate != -1, "README does not say how to activate the environment"
+    assert activate > README.find(_quickstart_commands()[-1])  # right after the Quickstart's commands
+    bare = [m.start() for m in re.finditer(r"(?<![/\w-])(pearl-bench \w|python -m )", README)]
+    assert bare, "README shows no bare command"
+    assert min(bare) > activate, README[min(bare) - 80:min(bare) + 40]

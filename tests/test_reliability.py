@@ -12,7 +12,7 @@ import torch
 
 from benchmarks.cli import main
 from benchmarks.matrix import plan
-from benchmarks.store import MONGO_URL_ENV, StoreSpec, resolve_store
+from benchmarks.store import MONGO_URL_ENV, resolve_store
 from pearl.core.checkpoint import load_latest, save_checkpoint
 
 # one smoke cell: PEARL on point-robot, seed 0, one iteration
@@ -293,3 +293,35 @@ def test_a_symlinked_run_directory_is_refused_even_with_fresh(tmp_path, capsys):
     assert (elsewhere / "keep.txt").exists() and _statuses(results) == {}
     assert main(["run", *CELL, "--results", str(results)]) == 1  # the matrix reports it as FAILED
     assert "is a symbolic link" in capsys.readouterr().out
+
+
+def test_an_interrupt_while_a_checkpoint_is_written_stays_an_interrupt(tmp_path, monkeypatch):
+    """A signal handler's KeyboardInterrupt inside the file's write() (a buffered file runs handlers there) while
+    torch.save wrote to it was lost (the run went on: a matrix waited for it forever), became torch's
+    RuntimeError (the run FAILED) or aborted the process."""
+    import pearl.core.checkpoint as checkpoint
+
+    save_checkpoint({"iteration": 1, "weights": torch.ones(64)}, tmp_path, 1)
+    real_open = checkpoint.open_nofollow
+
+    class InterruptedFile:
+        def __init__(self, f):
+            self.f = f
+
+        def write(self, data):
+            raise KeyboardInterrupt("SIGINT")  # as a signal handler raises it inside the write
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return self.f.__exit__(*exc)
+
+    monkeypatch.setattr(checkpoint, "open_nofollow", lambda *a, **k: InterruptedFile(real_open(*a, **k)))
+    with pytest.raises(KeyboardInterrupt, match="SIGINT"):
+        save_checkpoint({"iteration": 2, "weights": torch.ones(4096)}, tmp_path, 2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint_000001.pt"]  # no partial file left
+    assert load_latest(tmp_path)["iteration"] == 1

@@ -13,6 +13,7 @@ that loads is used instead.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import sys
@@ -52,8 +53,18 @@ def save_checkpoint(state: dict[str, Any], directory: str | os.PathLike, iterati
     path = directory / f"checkpoint_{iteration:06d}.pt"
     tmp = path.with_suffix(".pt.tmp")
     tmp.unlink(missing_ok=True)  # a planted symlink is replaced, never written through
-    with open_nofollow(tmp, "wb") as f:
-        torch.save(state, f)
+    # Serialised in memory first: torch's zip writer calls the file's write() from C++, and a buffered file
+    # runs Python signal handlers inside it; the KeyboardInterrupt that SIGINT/SIGTERM raise there (see
+    # benchmarks/signals.py) was then lost (the run went on, its matrix waited forever), turned into a
+    # RuntimeError (run FAILED) or aborted the process. BytesIO.write runs no handler.
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    try:
+        with open_nofollow(tmp, "wb") as f:
+            f.write(buffer.getbuffer())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
     for old in list_checkpoints(directory)[:-keep]:
         old.unlink(missing_ok=True)
