@@ -38,6 +38,7 @@ def reference_cells(profile: str = PROFILE) -> list[Cell]:
     for figures, methods, families, seeds, overrides in GROUPS:
         for cell in plan(profile, methods, families, seeds, overrides, grid=True):
             cell.figures = figures.split()
+            cell.env_kwargs = dict(overrides.get("env_kwargs") or {})  # shown in the cell's label
             cells.append(cell)
     return cells
 
