@@ -136,7 +136,9 @@ def sample_trials(venv: TaskVectorEnv, model: GRUPolicyValue, num_episodes: int,
     prev_a = torch.zeros(K, A)
     prev_r = torch.zeros(K, 1)
     done_flag = torch.zeros(K, 1)
-    out = {k: [] for k in ("inputs", "actions", "rewards", "sparse", "mask", "logp", "values", "episode", "start")}
+    no_flag, nobody = torch.zeros(K, 1), torch.zeros(K, dtype=torch.bool)
+    out = {k: [] for k in ("inputs", "actions", "rewards", "sparse", "mask", "logp", "values", "start")}
+    episode = []
     hidden_starts = []
     for e in range(num_episodes):
         obs = torch.as_tensor(venv.reset())
@@ -152,25 +154,37 @@ def sample_trials(venv: TaskVectorEnv, model: GRUPolicyValue, num_episodes: int,
             active = torch.as_tensor(info["active"])
             reward_t = torch.as_tensor(reward, dtype=torch.float32)
             sparse_t = torch.as_tensor(_sparse(info, reward), dtype=torch.float32)
+            logp = gaussian.log_likelihood(actions, mean, log_std)
             out["inputs"].append(x)
             out["actions"].append(actions)
-            out["rewards"].append(reward_t * active)
-            out["sparse"].append(sparse_t * active)
             out["mask"].append(active)
-            out["logp"].append(gaussian.log_likelihood(actions, mean, log_std) * active)
-            out["values"].append(value * active)
-            out["episode"].append(torch.tensor(e))
-            out["start"].append(first & active)
-            first = first & ~active
-            # advance only the envs that stepped; finished envs keep their state for the next episode
-            a_col = active.unsqueeze(-1)
-            h = torch.where(active.view(1, K, 1), h_new, h)
-            prev_a = torch.where(a_col, env_actions, prev_a)
-            prev_r = torch.where(a_col, (sparse_t if sparse_reward_input else reward_t).unsqueeze(-1), prev_r)
-            done_flag = torch.where(a_col, torch.zeros_like(done_flag), done_flag)
+            episode.append(e)
+            if info["active"].all():  # every env stepped: masking by 1 and selecting the new state are no-ops
+                out["rewards"].append(reward_t)
+                out["sparse"].append(sparse_t)
+                out["logp"].append(logp)
+                out["values"].append(value)
+                out["start"].append(first)
+                first = nobody
+                h, prev_a, done_flag = h_new, env_actions, no_flag
+                prev_r = (sparse_t if sparse_reward_input else reward_t).unsqueeze(-1)
+            else:
+                out["rewards"].append(reward_t * active)
+                out["sparse"].append(sparse_t * active)
+                out["logp"].append(logp * active)
+                out["values"].append(value * active)
+                out["start"].append(first & active)
+                first = first & ~active
+                # advance only the envs that stepped; finished envs keep their state for the next episode
+                a_col = active.unsqueeze(-1)
+                h = torch.where(active.view(1, K, 1), h_new, h)
+                prev_a = torch.where(a_col, env_actions, prev_a)
+                prev_r = torch.where(a_col, (sparse_t if sparse_reward_input else reward_t).unsqueeze(-1), prev_r)
+                done_flag = torch.where(a_col, no_flag, done_flag)
             obs = torch.as_tensor(next_obs)
         done_flag = torch.ones(K, 1)  # the next episode's first input says "an episode just ended"
     s = {k: torch.stack(v) for k, v in out.items()}
+    s["episode"] = torch.tensor(episode)
     return Trials(inputs=s["inputs"], actions=s["actions"], rewards=s["rewards"], sparse_rewards=s["sparse"],
                   mask=s["mask"], logp=s["logp"], values=s["values"], episode=s["episode"],
                   episode_start=s["start"], hidden_at_episode_start=hidden_starts)
