@@ -137,7 +137,9 @@ def sample_trials(venv: TaskVectorEnv, model: GRUPolicyValue, num_episodes: int,
     prev_r = torch.zeros(K, 1)
     done_flag = torch.zeros(K, 1)
     no_flag, nobody = torch.zeros(K, 1), torch.zeros(K, dtype=torch.bool)
-    out = {k: [] for k in ("inputs", "actions", "rewards", "sparse", "mask", "logp", "values", "start")}
+    out = {k: [] for k in ("inputs", "actions", "mean", "rewards", "sparse", "mask", "values", "start")}
+    log_std = gaussian.floor_log_std(model.log_std)  # state-independent: = model.step's, constant over the trial
+    std = torch.exp(log_std)
     episode = []
     hidden_starts = []
     for e in range(num_episodes):
@@ -146,23 +148,22 @@ def sample_trials(venv: TaskVectorEnv, model: GRUPolicyValue, num_episodes: int,
         first = torch.ones(K, dtype=torch.bool)
         while not venv.done.all():
             x = torch.cat([obs, prev_a, prev_r, done_flag], dim=-1)
-            mean, log_std, value, h_new = model.step(x, h)
+            mean, _, value, h_new = model.step(x, h)
             noise = torch.zeros_like(mean) if deterministic else torch.randn_like(mean)
-            actions = mean + torch.exp(log_std) * noise
-            env_actions = torch.clamp(actions / action_scale, -1.0, 1.0)
+            actions = mean + std * noise
+            env_actions = torch.clamp(actions if action_scale == 1.0 else actions / action_scale, -1.0, 1.0)
             next_obs, reward, _, _, info = venv.step(env_actions.numpy())
             active = torch.as_tensor(info["active"])
             reward_t = torch.as_tensor(reward, dtype=torch.float32)
             sparse_t = torch.as_tensor(_sparse(info, reward), dtype=torch.float32)
-            logp = gaussian.log_likelihood(actions, mean, log_std)
             out["inputs"].append(x)
             out["actions"].append(actions)
+            out["mean"].append(mean)
             out["mask"].append(active)
             episode.append(e)
             if info["active"].all():  # every env stepped: masking by 1 and selecting the new state are no-ops
                 out["rewards"].append(reward_t)
                 out["sparse"].append(sparse_t)
-                out["logp"].append(logp)
                 out["values"].append(value)
                 out["start"].append(first)
                 first = nobody
@@ -171,7 +172,6 @@ def sample_trials(venv: TaskVectorEnv, model: GRUPolicyValue, num_episodes: int,
             else:
                 out["rewards"].append(reward_t * active)
                 out["sparse"].append(sparse_t * active)
-                out["logp"].append(logp * active)
                 out["values"].append(value * active)
                 out["start"].append(first & active)
                 first = first & ~active
@@ -185,6 +185,8 @@ def sample_trials(venv: TaskVectorEnv, model: GRUPolicyValue, num_episodes: int,
         done_flag = torch.ones(K, 1)  # the next episode's first input says "an episode just ended"
     s = {k: torch.stack(v) for k, v in out.items()}
     s["episode"] = torch.tensor(episode)
+    # log-likelihoods of the whole trial at once: the same elementwise ops and per-row sums as step by step
+    s["logp"] = gaussian.log_likelihood(s["actions"], s["mean"], log_std) * s["mask"]
     return Trials(inputs=s["inputs"], actions=s["actions"], rewards=s["rewards"], sparse_rewards=s["sparse"],
                   mask=s["mask"], logp=s["logp"], values=s["values"], episode=s["episode"],
                   episode_start=s["start"], hidden_at_episode_start=hidden_starts)

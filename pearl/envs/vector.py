@@ -14,6 +14,8 @@ floating-point operations as ``_step`` (bit-identical, tested). Others go throug
 The envs form a pool: ``use_tasks`` sets how many of them step together (``num_envs``) and grows
 the pool when needed, so a collector can run a different number of episodes in lockstep each
 time. Env ``i`` of the pool is seeded with ``seed + i`` however and whenever it was created.
+The envs of a MuJoCo family whose tasks leave the model alone share one ``MjModel`` (each has its
+own ``MjData``): the same physics, far fewer cache misses when hundreds of envs step in turn.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from gymnasium.utils import seeding
 
 from pearl.envs.base import MetaEnv, Task
 from pearl.envs.families import get_family, make_env
+from pearl.envs.mujoco_base import sharing_models
 
 
 class TaskVectorEnv:
@@ -33,7 +36,9 @@ class TaskVectorEnv:
         if len(tasks) == 0:
             raise ValueError("TaskVectorEnv needs at least one task")
         self._family, self._env_kwargs = family, env_kwargs
-        self.envs: list[MetaEnv] = [make_env(family, task=t, **env_kwargs).unwrapped for t in tasks]  # the pool
+        self._models: dict = {}  # the MjModel the envs share (mujoco_base.sharing_models)
+        with sharing_models(self._models):
+            self.envs: list[MetaEnv] = [make_env(family, task=t, **env_kwargs).unwrapped for t in tasks]  # the pool
         self.horizon = self.spec.horizon
         env0 = self.envs[0]
         self.obs_dim = env0.observation_space.shape[0]
@@ -81,7 +86,8 @@ class TaskVectorEnv:
         """Grow the pool to ``size`` envs; once the pool is seeded, a new env i is seeded with ``seed + i``."""
         while len(self.envs) < size:
             i = len(self.envs)
-            env = make_env(self._family, task=self.envs[0].task, **self._env_kwargs).unwrapped
+            with sharing_models(self._models):
+                env = make_env(self._family, task=self.envs[0].task, **self._env_kwargs).unwrapped
             if self._seeded and self._seed is not None:
                 env._np_random, env._np_random_seed = seeding.np_random(self._seed + i)
             self.envs.append(env)
