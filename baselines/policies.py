@@ -16,6 +16,7 @@ from collections import OrderedDict
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from baselines import gaussian
 
@@ -93,12 +94,23 @@ class GRUPolicyValue(nn.Module):
         return torch.zeros(2, batch, self.hidden_size, device=self.log_std.device)
 
     def step(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One step: x (B, in), h (2, B, H) -> mean (B, A), log_std (A,), value (B,), new h."""
-        out_pi, h_pi = self.pi_gru(x.unsqueeze(0), h[0:1].contiguous())
-        out_v, h_v = self.v_gru(x.unsqueeze(0), h[1:2].contiguous())
-        mean = self.mean_head(out_pi[0])
-        value = self.value_head(out_v[0]).squeeze(-1)
+        """One step: x (B, in), h (2, B, H) -> mean (B, A), log_std (A,), value (B,), new h.
+
+        The GRU op and linear heads are called directly (``torch.gru``, ``F.linear``): what the
+        modules call, without their per-call Python overhead (a rollout makes one step per env step).
+        """
+        x = x.unsqueeze(0)
+        h = h.contiguous()
+        out_pi, h_pi = torch.gru(x, h[0:1], self._gru_params(self.pi_gru), True, 1, 0.0, self.training, False, False)
+        out_v, h_v = torch.gru(x, h[1:2], self._gru_params(self.v_gru), True, 1, 0.0, self.training, False, False)
+        mean = F.linear(out_pi[0], self.mean_head.weight, self.mean_head.bias)
+        value = F.linear(out_v[0], self.value_head.weight, self.value_head.bias).squeeze(-1)
         return mean, gaussian.floor_log_std(self.log_std), value, torch.cat([h_pi, h_v], 0)
+
+    @staticmethod
+    def _gru_params(gru: nn.GRU) -> list[torch.Tensor]:
+        """A one-layer GRU's weights in ``torch.gru``'s order (= ``gru._flat_weights``)."""
+        return [gru.weight_ih_l0, gru.weight_hh_l0, gru.bias_ih_l0, gru.bias_hh_l0]
 
     def sequence(self, x: torch.Tensor, mask: torch.Tensor,
                  h0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

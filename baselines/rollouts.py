@@ -136,7 +136,11 @@ def sample_trials(venv: TaskVectorEnv, model: GRUPolicyValue, num_episodes: int,
     prev_a = torch.zeros(K, A)
     prev_r = torch.zeros(K, 1)
     done_flag = torch.zeros(K, 1)
-    out = {k: [] for k in ("inputs", "actions", "rewards", "sparse", "mask", "logp", "values", "episode", "start")}
+    no_flag, nobody = torch.zeros(K, 1), torch.zeros(K, dtype=torch.bool)
+    out = {k: [] for k in ("inputs", "actions", "mean", "rewards", "sparse", "mask", "values", "start")}
+    log_std = gaussian.floor_log_std(model.log_std)  # state-independent: = model.step's, constant over the trial
+    std = torch.exp(log_std)
+    episode = []
     hidden_starts = []
     for e in range(num_episodes):
         obs = torch.as_tensor(venv.reset())
@@ -144,33 +148,45 @@ def sample_trials(venv: TaskVectorEnv, model: GRUPolicyValue, num_episodes: int,
         first = torch.ones(K, dtype=torch.bool)
         while not venv.done.all():
             x = torch.cat([obs, prev_a, prev_r, done_flag], dim=-1)
-            mean, log_std, value, h_new = model.step(x, h)
+            mean, _, value, h_new = model.step(x, h)
             noise = torch.zeros_like(mean) if deterministic else torch.randn_like(mean)
-            actions = mean + torch.exp(log_std) * noise
-            env_actions = torch.clamp(actions / action_scale, -1.0, 1.0)
+            actions = mean + std * noise
+            env_actions = torch.clamp(actions if action_scale == 1.0 else actions / action_scale, -1.0, 1.0)
             next_obs, reward, _, _, info = venv.step(env_actions.numpy())
             active = torch.as_tensor(info["active"])
             reward_t = torch.as_tensor(reward, dtype=torch.float32)
             sparse_t = torch.as_tensor(_sparse(info, reward), dtype=torch.float32)
             out["inputs"].append(x)
             out["actions"].append(actions)
-            out["rewards"].append(reward_t * active)
-            out["sparse"].append(sparse_t * active)
+            out["mean"].append(mean)
             out["mask"].append(active)
-            out["logp"].append(gaussian.log_likelihood(actions, mean, log_std) * active)
-            out["values"].append(value * active)
-            out["episode"].append(torch.tensor(e))
-            out["start"].append(first & active)
-            first = first & ~active
-            # advance only the envs that stepped; finished envs keep their state for the next episode
-            a_col = active.unsqueeze(-1)
-            h = torch.where(active.view(1, K, 1), h_new, h)
-            prev_a = torch.where(a_col, env_actions, prev_a)
-            prev_r = torch.where(a_col, (sparse_t if sparse_reward_input else reward_t).unsqueeze(-1), prev_r)
-            done_flag = torch.where(a_col, torch.zeros_like(done_flag), done_flag)
+            episode.append(e)
+            if info["active"].all():  # every env stepped: masking by 1 and selecting the new state are no-ops
+                out["rewards"].append(reward_t)
+                out["sparse"].append(sparse_t)
+                out["values"].append(value)
+                out["start"].append(first)
+                first = nobody
+                h, prev_a, done_flag = h_new, env_actions, no_flag
+                prev_r = (sparse_t if sparse_reward_input else reward_t).unsqueeze(-1)
+            else:
+                out["rewards"].append(reward_t * active)
+                out["sparse"].append(sparse_t * active)
+                out["values"].append(value * active)
+                out["start"].append(first & active)
+                first = first & ~active
+                # advance only the envs that stepped; finished envs keep their state for the next episode
+                a_col = active.unsqueeze(-1)
+                h = torch.where(active.view(1, K, 1), h_new, h)
+                prev_a = torch.where(a_col, env_actions, prev_a)
+                prev_r = torch.where(a_col, (sparse_t if sparse_reward_input else reward_t).unsqueeze(-1), prev_r)
+                done_flag = torch.where(a_col, no_flag, done_flag)
             obs = torch.as_tensor(next_obs)
         done_flag = torch.ones(K, 1)  # the next episode's first input says "an episode just ended"
     s = {k: torch.stack(v) for k, v in out.items()}
+    s["episode"] = torch.tensor(episode)
+    # log-likelihoods of the whole trial at once: the same elementwise ops and per-row sums as step by step
+    s["logp"] = gaussian.log_likelihood(s["actions"], s["mean"], log_std) * s["mask"]
     return Trials(inputs=s["inputs"], actions=s["actions"], rewards=s["rewards"], sparse_rewards=s["sparse"],
                   mask=s["mask"], logp=s["logp"], values=s["values"], episode=s["episode"],
                   episode_start=s["start"], hidden_at_episode_start=hidden_starts)

@@ -1,26 +1,29 @@
 """Collection speed of every method against bare ``mj_step`` on the same physics (issue #12, item 5).
 
-    python -m benchmarks.collect_speed [--family cheetah-fwd-back] [--profile quick] [--methods ...]
+    python -m benchmarks.collect_speed [--family cheetah-fwd-back ...] [--profile quick ...] [--methods ...]
                                        [--repeats 3] [--threads 1] [--json FILE]
 
 Each method's real trainer is built for (method, family, profile); only the env-interaction loop
 of one iteration's collection is timed (policy forwards, env steps, storing transitions):
 
   pearl*             ``Collector.collect_round``: prior, posterior and extra-RL episodes of
-                     ``num_tasks_sample`` tasks (after a short initial pool, so posteriors exist)
+                     ``num_tasks_sample`` tasks (after a short initial pool, so posteriors exist),
+                     a phase's episodes side by side where their z cannot depend on each other's data
   rl2-ppo            ``sample_trials``: one trial of E episodes per task of the meta-batch
   maml-trpo, promp   ``sample_meta_batch``: one sampling phase of K tasks x R episodes, pre-update
 
 ``bare`` replays 20,000 random-action env steps as bare ``mujoco.mj_step`` (``benchmarks.env_speed``).
-Every repeat measures bare and then every method, interleaved; the table gives the median over
-repeats of env steps per second of wall clock and per second of this process's CPU time (the
-latter is less disturbed by other processes on a shared machine), and each as a fraction of bare.
+Every repeat measures bare and then every method, interleaved; the table has one row per method,
+family and profile: the median over repeats of env steps per second of wall clock, bare mj_step's,
+and their fraction, then the same per second of this process's CPU time (less disturbed by other
+processes on a shared machine). Target (issue #12): every method's collection >= 60% of bare.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 
@@ -118,13 +121,27 @@ def measure(family: str, profile: str, methods: list[str], repeats: int, threads
     med = {name: statistics.median(r) for name, r in wall.items()}
     med_cpu = {name: statistics.median(r) for name, r in cpu.items()}
     return {"family": family, "profile": profile, "threads": threads, "repeats": repeats,
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "load_average": os.getloadavg(),
             "steps_per_s": med, "steps_per_cpu_s": med_cpu, "all": {"wall": wall, "cpu": cpu},
             "fraction_of_bare": {m: med[m] / med["bare mj_step"] for m in methods},
             "fraction_of_bare_cpu": {m: med_cpu[m] / med_cpu["bare mj_step"] for m in methods}}
 
 
-def main(argv: list[str] | None = None) -> dict:
+def print_table(results: list[dict]) -> None:
+    """One row per (method, family, profile): env steps/s, bare mj_step's, the fraction; wall clock and CPU time."""
+    print(f"{'method':<21}{'family':<18}{'profile':<9}{'env steps/s':>12}{'bare mj_step':>13}{'fraction':>9}"
+          f"{'| per CPU s':>12}{'bare':>8}{'fraction':>9}")
+    for r in results:
+        bare, bare_cpu = r["steps_per_s"]["bare mj_step"], r["steps_per_cpu_s"]["bare mj_step"]
+        for m in r["fraction_of_bare"]:
+            print(f"{m:<21}{r['family']:<18}{r['profile']:<9}{r['steps_per_s'][m]:>12,.0f}{bare:>13,.0f}"
+                  f"{r['fraction_of_bare'][m]:>9.0%}{r['steps_per_cpu_s'][m]:>12,.0f}{bare_cpu:>8,.0f}"
+                  f"{r['fraction_of_bare_cpu'][m]:>9.0%}")
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    import os
+
     from baselines.config import METHODS as BASELINES
     from pearl.config import METHODS as PEARL_METHODS
     from pearl.core.configs import PROFILES
@@ -132,34 +149,32 @@ def main(argv: list[str] | None = None) -> dict:
 
     all_methods = list(PEARL_METHODS) + list(BASELINES)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--family", default="cheetah-fwd-back", choices=MUJOCO_FAMILIES,
-                        help="a MuJoCo family (default: cheetah-fwd-back)")
-    parser.add_argument("--profile", default="quick", choices=PROFILES, help="config profile (default: quick)")
+    parser.add_argument("--family", nargs="+", default=["cheetah-fwd-back"],
+                        choices=MUJOCO_FAMILIES, metavar="FAMILY",
+                        help="MuJoCo families (default: cheetah-fwd-back)")
+    parser.add_argument("--profile", nargs="+", default=["quick"], choices=PROFILES, metavar="PROFILE",
+                        help=f"config profiles, of {', '.join(PROFILES)} (default: quick)")
     parser.add_argument("--methods", nargs="+", default=all_methods, choices=all_methods, metavar="METHOD",
                         help=f"methods to time (default: all of {', '.join(all_methods)})")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds, median reported (default: 3)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default: 1)")
-    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--json", metavar="FILE", help="also write the results (a list, one per family and profile)")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error(f"--repeats must be >= 1, got {args.repeats}")
     if args.threads < 1:
         parser.error(f"--threads must be >= 1, got {args.threads}")
 
-    r = measure(args.family, args.profile, args.methods, args.repeats, args.threads)
-    bare = r["steps_per_s"]["bare mj_step"]
-    print(f"collection on {r['family']} ({r['profile']} profile, {r['threads']} thread(s), CPU {r['cpu_capability']}, "
-          f"median of {r['repeats']})")
-    bare_cpu = r["steps_per_cpu_s"]["bare mj_step"]
-    print(f"{'method':<22}{'env steps/s':>12}{'of bare':>9}{'per CPU s':>12}{'of bare':>9}")
-    print(f"{'bare mj_step':<22}{bare:>12,.0f}{1.0:>9.0%}{bare_cpu:>12,.0f}{1.0:>9.0%}")
-    for m in args.methods:
-        print(f"{m:<22}{r['steps_per_s'][m]:>12,.0f}{r['fraction_of_bare'][m]:>9.0%}"
-              f"{r['steps_per_cpu_s'][m]:>12,.0f}{r['fraction_of_bare_cpu'][m]:>9.0%}")
+    load = os.getloadavg()[0]
+    results = [measure(f, p, args.methods, args.repeats, args.threads) for f in args.family for p in args.profile]
+    print(f"collection against bare mj_step: CPU {results[0]['cpu_capability']}, {args.threads} torch thread(s), "
+          f"median of {args.repeats} interleaved rounds, load average {load:.1f} -> {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} CPUs")
+    print_table(results)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(r, f, indent=1)
-    return r
+            json.dump(results, f, indent=1)
+    return results
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ class MLP(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.hidden:
-            x = F.relu(F.linear(x, layer.weight, layer.bias))  # = layer(x), minus the Module call overhead
+            x = torch.relu(F.linear(x, layer.weight, layer.bias))  # = F.relu(layer(x)), minus the call overheads
         return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -115,8 +115,17 @@ class TanhGaussianPolicy(nn.Module):
 
     def sample_action(self, obs: torch.Tensor, z: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
         """The action of ``forward`` alone (same ops, same noise draw), without the log-probability:
-        the acting path of data collection."""
-        mean, log_std = self._head(obs, z)
+        the acting path of data collection. Outside autocast it calls ``F.linear`` on the parameters
+        directly (no ``Module`` calls: a tiny policy's forward is mostly per-call overhead)."""
+        if torch.is_autocast_enabled(obs.device.type):
+            mean, log_std = self._head(obs, z)
+        else:
+            h = self.trunk.features(torch.cat([obs, z], dim=-1))
+            last, head = self.trunk.last, self.log_std_head
+            mean = F.linear(h, last.weight, last.bias)
+            if deterministic:
+                return torch.tanh(mean)
+            log_std = F.linear(h, head.weight, head.bias).clamp(LOG_STD_MIN, LOG_STD_MAX)
         if deterministic:
             return torch.tanh(mean)
         return torch.tanh(mean + log_std.exp() * torch.randn_like(mean))

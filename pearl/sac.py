@@ -62,9 +62,12 @@ class PEARLAgent(nn.Module):
     @torch.inference_mode()
     def act(self, obs: np.ndarray, z: torch.Tensor, deterministic: bool = False) -> np.ndarray:
         """One batched policy forward: ``obs (n, obs_dim)``, ``z (n, latent)`` -> actions ``(n, act_dim)``."""
-        obs = torch.from_numpy(np.asarray(obs, dtype=np.float32)).to(self.device)
-        action = self.policy.sample_action(obs, z.to(self.device), deterministic)
-        return action.cpu().numpy().astype(np.float64)
+        obs = torch.from_numpy(np.asarray(obs, dtype=np.float32))
+        device = self.device
+        if device.type != "cpu":
+            obs, z = obs.to(device), z.to(device)
+        action = self.policy.sample_action(obs, z, deterministic)
+        return (action if device.type == "cpu" else action.cpu()).numpy().astype(np.float64)
 
 
 class PEARLLearner:

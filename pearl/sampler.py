@@ -10,6 +10,20 @@ forward per env step. z is held fixed for a whole episode and redrawn between ep
 
 Each phase runs whole episodes until every task has at least the requested number of
 transitions. ``env_steps`` counts stored training transitions: the x-axis of the paper's curves.
+
+Lockstep: a task that needs ``num_steps`` more transitions needs at least ``ceil(num_steps / H)``
+more episodes, and every one of them is stored (the episodes before the last of them add up to
+less than ``num_steps``), so all of them run at once, side by side in one ``TaskVectorEnv``
+(at most ``MAX_LOCKSTEP_ENVS`` envs, or one per task when there are more tasks), as long as
+their z does not depend on each other's data: always for prior z; for posterior z when the
+context they are inferred from cannot change during the phase, i.e. the context comes from the
+context buffer (``context_source == 'recent'``) and the phase does not write to it (the extra-RL
+phase). The first episode of a posterior phase still uses the prior and the others each infer
+q(z | c) from their own context batch, as after each episode in the sequential order: the same
+distribution of transitions, stored in the same per-task order. Otherwise (posterior phases that
+add to the context, or a context sampled from the RL buffer) a task's episodes run one after
+another, all tasks in lockstep. Episodes that end early (terminations) are topped up by the next
+lockstep round.
 """
 
 from __future__ import annotations
@@ -68,6 +82,9 @@ def run_episode(agent: PEARLAgent, venv: TaskVectorEnv, z: torch.Tensor, layout:
                         np.stack(observations) if record_observations else None)
 
 
+MAX_LOCKSTEP_ENVS = 64  # envs stepped together by a collection phase (at least one per task)
+
+
 class Collector:
     """Fills the per-task RL and context buffers of the train tasks."""
 
@@ -81,31 +98,53 @@ class Collector:
         self.sampler = sampler
         self.layout = rl_buffer.layout
 
-    def _store(self, episode: EpisodeBatch, task_ids: np.ndarray, wanted: np.ndarray,
-               to_context: bool) -> np.ndarray:
-        """Add the episode of env i to task_ids[i]'s buffers where ``wanted[i]``; returns counts stored."""
-        stored = np.where(wanted, episode.lengths, 0)
-        for i in np.flatnonzero(wanted):
-            rows = episode.env_rows(i)
-            self.rl_buffer.add(task_ids[i], rows)
-            if to_context:
-                self.enc_buffer.add(task_ids[i], rows)
-        return stored
+    def _lockstep(self, use_posterior: bool, to_context: bool) -> bool:
+        """Can a task's episodes of this phase run side by side? (module docstring)"""
+        return not use_posterior or (not to_context and self.sampler.context_source == "recent")
+
+    def _draw_z(self, tasks: np.ndarray, prior_z: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        """One z per episode: from the prior where ``prior_z``, else from q(z | c) of a fresh context batch."""
+        z = torch.empty(len(tasks), self.agent.latent_dim)
+        if prior_z.any():
+            z[torch.from_numpy(prior_z)] = self.agent.prior(int(prior_z.sum())).rsample()
+        if not prior_z.all():
+            context = self.sampler.sample_context(tasks[~prior_z], rng)
+            z[torch.from_numpy(~prior_z)] = self.agent.infer_posterior(context).rsample()
+        return z
 
     def _phase(self, venv: TaskVectorEnv, task_ids: np.ndarray, num_steps: int, use_posterior: bool,
                to_context: bool, rng: np.random.Generator) -> int:
-        """Collect >= ``num_steps`` transitions for each env's task; returns transitions stored."""
+        """Collect >= ``num_steps`` transitions for each task of ``task_ids``; returns transitions stored."""
         if num_steps <= 0:
             return 0
-        collected = np.zeros(len(task_ids), dtype=np.int64)
-        belief = self.agent.prior(len(task_ids))  # every phase starts from the prior (reference 2.4)
+        task_ids = np.asarray(task_ids)
+        n = len(task_ids)
+        collected = np.zeros(n, dtype=np.int64)
+        started = np.zeros(n, dtype=bool)  # has the task run its phase's first (prior-z) episode?
+        lockstep = self._lockstep(use_posterior, to_context)
+        width = max(MAX_LOCKSTEP_ENVS, n)
+        horizon = venv.horizon
         while (collected < num_steps).any():
-            z = belief.rsample()
+            need = -(-np.maximum(num_steps - collected, 0) // horizon)  # ceil: episodes each task still needs
+            if not lockstep:
+                need = np.minimum(need, 1)
+            # slots in episode-major order (every task's next episode, then the one after, ...), as stored
+            slots = np.concatenate([np.flatnonzero(need > e) for e in range(int(need.max()))])[:width]
+            prior_z = np.ones(len(slots), dtype=bool)
+            if use_posterior:  # every phase starts from the prior (reference 2.4), then q(z | c)
+                first = np.zeros(len(slots), dtype=bool)
+                first[np.unique(slots, return_index=True)[1]] = True
+                prior_z = first & ~started[slots]
+            z = self._draw_z(task_ids[slots], prior_z, rng)
+            venv.use_tasks([self.train_tasks[t] for t in task_ids[slots]])
             episode = run_episode(self.agent, venv, z, self.layout)
-            collected += self._store(episode, task_ids, collected < num_steps, to_context)
-            if use_posterior:
-                context = self.sampler.sample_context(task_ids, rng)
-                belief = self.agent.infer_posterior(context)
+            for j, slot in enumerate(slots.tolist()):
+                rows = episode.env_rows(j)
+                self.rl_buffer.add(task_ids[slot], rows)
+                if to_context:
+                    self.enc_buffer.add(task_ids[slot], rows)
+                collected[slot] += episode.lengths[j]
+            started[slots] = True
         return int(collected.sum())
 
     def collect_initial(self, num_steps: int, rng: np.random.Generator) -> int:
@@ -121,7 +160,6 @@ class Collector:
         "recently collected" data of Section 5). A task drawn twice gets both copies' data.
         """
         task_ids = np.asarray(task_ids)
-        self.venv_explore.set_tasks([self.train_tasks[i] for i in task_ids])
         self.enc_buffer.clear(np.unique(task_ids))
         steps = self._phase(self.venv_explore, task_ids, num_steps_prior, False, True, rng)
         steps += self._phase(self.venv_explore, task_ids, num_steps_posterior, True, True, rng)

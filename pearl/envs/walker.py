@@ -30,6 +30,7 @@ class WalkerParamsEnv(MujocoMetaEnv):
     reset_pos_noise = 0.005
     reset_vel_noise = 0.005
     reset_vel_uniform = True
+    task_changes_model = True
 
     def __init__(self, task: Task | None = None):
         self._pristine: dict[str, np.ndarray] | None = None
