@@ -20,8 +20,12 @@ def _warn_problems(store: query.Store) -> None:
 
 
 def _add_profile_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", choices=PROFILES, default=None,
-                   help="use the runs of this profile (needed when the store holds several)")
+    p.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default=None,
+        help="use the runs of this profile (needed when the store holds several)",
+    )
 
 
 def _open(args) -> query.Store:
@@ -44,14 +48,21 @@ def _parse_config_filters(items: list[str]) -> dict:
         except ValueError:
             out[key] = value
         if key.startswith("$") or ".$" in key or isinstance(out[key], (dict, list)) or str(out[key]).startswith("$"):
-            raise ValueError(f"--where {item!r}: only plain values are accepted (a number, string, true/false or "
-                             f"null), not MongoDB operators or documents, e.g. --where algo.kl_lambda=0.1")
+            raise ValueError(
+                f"--where {item!r}: only plain values are accepted (a number, string, true/false or "
+                f"null), not MongoDB operators or documents, e.g. --where algo.kl_lambda=0.1"
+            )
     return out
 
 
 def _filters(args) -> dict:
-    return {"method": args.methods, "family": args.families, "seed": args.seeds, "status": args.status,
-            "config": _parse_config_filters(args.where)}
+    return {
+        "method": args.methods,
+        "family": args.families,
+        "seed": args.seeds,
+        "status": args.status,
+        "config": _parse_config_filters(args.where),
+    }
 
 
 def _print(table: pd.DataFrame, fmt: str) -> None:
@@ -73,8 +84,10 @@ def cmd_query(args) -> int:
     else:
         filters = _filters(args)
         if filters["status"] not in (None, [query.COUNTED_STATUS]):
-            raise ValueError(f"--metric summarises the counted runs (status {query.COUNTED_STATUS}); "
-                             f"drop --status {' '.join(filters['status'])}")
+            raise ValueError(
+                f"--metric summarises the counted runs (status {query.COUNTED_STATUS}); "
+                f"drop --status {' '.join(filters['status'])}"
+            )
         filters.pop("status")
         counted = query.counted_runs(store, **filters)
         query.check_metric(store, args.metric, counted)
@@ -92,8 +105,9 @@ def cmd_figures(args) -> int:
     from analysis.figures import make_figures
 
     store = query.for_profile(_open(args), args.profile)
-    results = make_figures(store, args.out, args.only, progress=lambda line: print(line, flush=True),
-                           families=args.families)
+    results = make_figures(
+        store, args.out, args.only, progress=lambda line: print(line, flush=True), families=args.families
+    )
     for r in results:
         state = "NO DATA" if r.empty else "ok"
         print(f"{r.name}: {state} -> {', '.join(str(f) for f in r.files)}")
@@ -118,18 +132,26 @@ def cmd_report(args) -> int:
 def add_subcommands(sub) -> None:
     from analysis.figures import FIGURES
 
-    p = sub.add_parser("query", help="print logged runs, or final metric values over seeds",
-                       description="Without --metric: one row per run (every attempt). With --metric: the final "
-                                   "value per cell (method, family, variant, profile), mean over seeds with a "
-                                   "bootstrap 95%% CI, each (cell, seed) counted once (its latest COMPLETED "
-                                   "attempt).")
+    p = sub.add_parser(
+        "query",
+        help="print logged runs, or final metric values over seeds",
+        description="Without --metric: one row per run (every attempt). With --metric: the final "
+        "value per cell (method, family, variant, profile), mean over seeds with a "
+        "bootstrap 95%% CI, each (cell, seed) counted once (its latest COMPLETED "
+        "attempt).",
+    )
     add_store_args(p)
     p.add_argument("--methods", nargs="+", metavar="METHOD")
     p.add_argument("--families", nargs="+", metavar="FAMILY")
     p.add_argument("--seeds", nargs="+", type=int, metavar="SEED")
     p.add_argument("--status", nargs="+", metavar="STATUS", help="e.g. COMPLETED FAILED INTERRUPTED RUNNING")
-    p.add_argument("--where", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="config filters with dotted keys, e.g. env_kwargs.goal_radius=0.8")
+    p.add_argument(
+        "--where",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config filters with dotted keys, e.g. env_kwargs.goal_radius=0.8",
+    )
     p.add_argument("--metric", metavar="NAME", help="e.g. test/return")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.add_argument("--all-columns", action="store_true", help="include every config column in the run table")
@@ -139,16 +161,23 @@ def add_subcommands(sub) -> None:
     add_store_args(p)
     p.add_argument("--out", default="figures", metavar="DIR", help="output folder (default: ./figures)")
     _add_profile_arg(p)
-    p.add_argument("--only", nargs="+", choices=list(FIGURES), metavar="FIG",
-                   help=f"a subset of: {', '.join(FIGURES)}")
-    p.add_argument("--families", nargs="+", metavar="FAMILY",
-                   help="Figures 3 and 9: only these MuJoCo families' panels (default: all six)")
+    p.add_argument("--only", nargs="+", choices=list(FIGURES), metavar="FIG", help=f"a subset of: {', '.join(FIGURES)}")
+    p.add_argument(
+        "--families",
+        nargs="+",
+        metavar="FAMILY",
+        help="Figures 3 and 9: only these MuJoCo families' panels (default: all six)",
+    )
     p.set_defaults(func=cmd_figures)
 
     p = sub.add_parser("report", help="all figures and tables in one folder with an index.md")
     add_store_args(p)
     p.add_argument("--out", default="report", metavar="DIR", help="output folder (default: ./report)")
     _add_profile_arg(p)
-    p.add_argument("--families", nargs="+", metavar="FAMILY",
-                   help="Figures 3 and 9: only these MuJoCo families' panels (default: all six)")
+    p.add_argument(
+        "--families",
+        nargs="+",
+        metavar="FAMILY",
+        help="Figures 3 and 9: only these MuJoCo families' panels (default: all six)",
+    )
     p.set_defaults(func=cmd_report)

@@ -18,8 +18,8 @@ from typing import Callable, Sequence
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.ticker
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 
@@ -37,8 +37,14 @@ GRID_POINTS = 60
 _COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#333333"]
 _LINESTYLES = ["-", "-.", ":", (0, (6, 2, 1, 2, 1, 2)), (0, (4, 1)), (0, (1, 2))]
 _MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "h"]
-_ORDER = [*MAIN_METHODS, "pearl-rnn-tran", "pearl-rnn-traj", "pearl-ctx-offpolicy", "pearl-ctx-rlbatch",
-          "pearl-deterministic"]
+_ORDER = [
+    *MAIN_METHODS,
+    "pearl-rnn-tran",
+    "pearl-rnn-traj",
+    "pearl-ctx-offpolicy",
+    "pearl-ctx-rlbatch",
+    "pearl-deterministic",
+]
 
 
 @dataclass
@@ -52,8 +58,11 @@ class FigureResult:
 def style(method: str, index: int | None = None) -> dict:
     """Colour, line style and marker of a method, the same in every figure."""
     i = _ORDER.index(method) if method in _ORDER else (index or 0) % len(_COLOURS)
-    return {"color": _COLOURS[i % len(_COLOURS)], "linestyle": _LINESTYLES[i % len(_LINESTYLES)],
-            "marker": _MARKERS[i % len(_MARKERS)]}
+    return {
+        "color": _COLOURS[i % len(_COLOURS)],
+        "linestyle": _LINESTYLES[i % len(_LINESTYLES)],
+        "marker": _MARKERS[i % len(_MARKERS)],
+    }
 
 
 def _variant_of(radius: float) -> str:
@@ -74,8 +83,7 @@ def _note_missing(fig, missing: list[str]) -> None:
         method, _, rest = cell.partition(" / ")
         groups.setdefault(method_label(method), []).append(rest)
     lines = [f"{method}: {', '.join(rest)}" for method, rest in groups.items()]
-    fig.text(0.01, -0.01, "no logged runs for\n" + "\n".join(lines), fontsize=7, color="firebrick",
-             ha="left", va="top")
+    fig.text(0.01, -0.01, "no logged runs for\n" + "\n".join(lines), fontsize=7, color="firebrick", ha="left", va="top")
 
 
 def _save(fig, out_dir: Path, name: str) -> list[Path]:
@@ -91,23 +99,43 @@ def _empty_figure(out_dir: Path, name: str, title: str, missing: list[str]) -> F
     fig, ax = plt.subplots(figsize=(6, 2.5))
     ax.axis("off")
     ax.text(0.5, 0.6, f"{title}\nno logged runs for this figure", ha="center", va="center", fontsize=11)
-    ax.text(0.5, 0.15, "expected: " + "; ".join(missing[:8]) + (" ..." if len(missing) > 8 else ""),
-            ha="center", va="center", fontsize=7, wrap=True)
+    ax.text(
+        0.5,
+        0.15,
+        "expected: " + "; ".join(missing[:8]) + (" ..." if len(missing) > 8 else ""),
+        ha="center",
+        va="center",
+        fontsize=7,
+        wrap=True,
+    )
     return FigureResult(name, _save(fig, out_dir, name), missing, empty=True)
 
 
-def _plot_band(ax, x: np.ndarray, mean: np.ndarray, low: np.ndarray, high: np.ndarray, method: str,
-               label: str, offset: int) -> None:
+def _plot_band(
+    ax, x: np.ndarray, mean: np.ndarray, low: np.ndarray, high: np.ndarray, method: str, label: str, offset: int
+) -> None:
     """A mean line with its band; markers are staggered per method so coinciding lines both show."""
     s = style(method)
     ax.fill_between(x, low, high, color=s["color"], alpha=0.15, lw=0)
     every = max(len(x) // 5, 1)
-    ax.plot(x, mean, color=s["color"], linestyle=s["linestyle"], marker=s["marker"], lw=1.6, ms=5,
-            markevery=(min(offset * every // 4, len(x) - 1), every), label=label, mfc="white", mew=1.2)
+    ax.plot(
+        x,
+        mean,
+        color=s["color"],
+        linestyle=s["linestyle"],
+        marker=s["marker"],
+        lw=1.6,
+        ms=5,
+        markevery=(min(offset * every // 4, len(x) - 1), every),
+        label=label,
+        mfc="white",
+        mew=1.2,
+    )
 
 
-def _curve_panel(ax, data: pd.DataFrame, methods: list[str], log: bool, dashed_best: list[str] = (),
-                 truncate_at: str | None = None) -> None:
+def _curve_panel(
+    ax, data: pd.DataFrame, methods: list[str], log: bool, dashed_best: list[str] = (), truncate_at: str | None = None
+) -> None:
     """Learning curves of one task (family, variant); ``truncate_at``: cut the x axis where that
     method's curve ends (the paper's Figure 3 stops where PEARL has converged)."""
     if data.empty:
@@ -121,13 +149,26 @@ def _curve_panel(ax, data: pd.DataFrame, methods: list[str], log: bool, dashed_b
         if aligned.empty:
             continue
         band = curve_band(aligned)
-        _plot_band(ax, band["step"].to_numpy(), band["mean"].to_numpy(), band["low"].to_numpy(),
-                   band["high"].to_numpy(), method, method_label(method), i)
+        _plot_band(
+            ax,
+            band["step"].to_numpy(),
+            band["mean"].to_numpy(),
+            band["low"].to_numpy(),
+            band["high"].to_numpy(),
+            method,
+            method_label(method),
+            i,
+        )
     for method in dashed_best:  # a baseline's best return over its whole budget, as in Figure 3
         runs = data[data["method"] == method]
         if len(runs):
-            ax.axhline(float(mean_curve(runs).max()), ls="--", lw=1.0, color=style(method)["color"],
-                       label=f"{method_label(method)} best (full budget)")
+            ax.axhline(
+                float(mean_curve(runs).max()),
+                ls="--",
+                lw=1.0,
+                color=style(method)["color"],
+                label=f"{method_label(method)} best (full budget)",
+            )
     if log:
         ax.set_xscale("log")
         ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, numticks=6))
@@ -149,9 +190,18 @@ def _panels(table: pd.DataFrame, families: list[str]) -> list[tuple[str, str]]:
     return out
 
 
-def _learning_curves(store, out_dir: Path, name: str, title: str, families: list[str], methods: list[str],
-                     log: bool = False, dashed_best: list[str] = (), variants: list[str] | None = None,
-                     truncate_at: str | None = None) -> FigureResult:
+def _learning_curves(
+    store,
+    out_dir: Path,
+    name: str,
+    title: str,
+    families: list[str],
+    methods: list[str],
+    log: bool = False,
+    dashed_best: list[str] = (),
+    variants: list[str] | None = None,
+    truncate_at: str | None = None,
+) -> FigureResult:
     table = query.results(store, RETURN_METRIC, method=methods, family=families)
     if variants is not None and len(table):
         table = table[table["variant"].isin(variants)]
@@ -171,7 +221,7 @@ def _learning_curves(store, out_dir: Path, name: str, title: str, families: list
         _curve_panel(ax, data, methods, log, dashed_best, truncate_at)
         if len(panels) > 1:
             ax.set_title(family_label(family) + (f" ({variant})" if variant else ""))
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     handles, labels = {}, {}
     for ax in axes.flat:
@@ -179,8 +229,15 @@ def _learning_curves(store, out_dir: Path, name: str, title: str, families: list
             handles.setdefault(lab, h)
     labels = list(handles)
     if len(panels) > 1:
-        fig.legend([handles[lab] for lab in labels], labels, loc="upper center", ncol=min(len(labels), 4),
-                   frameon=False, bbox_to_anchor=(0.5, 1 - 0.55 / fig.get_figheight()), fontsize=8)
+        fig.legend(
+            [handles[lab] for lab in labels],
+            labels,
+            loc="upper center",
+            ncol=min(len(labels), 4),
+            frameon=False,
+            bbox_to_anchor=(0.5, 1 - 0.55 / fig.get_figheight()),
+            fontsize=8,
+        )
         fig.suptitle(title, y=0.995)
         fig.tight_layout(rect=(0, 0, 1, 1 - (0.5 + 0.2 * np.ceil(len(labels) / 4)) / fig.get_figheight()))
     else:
@@ -192,30 +249,63 @@ def _learning_curves(store, out_dir: Path, name: str, title: str, families: list
 
 
 def figure3(store, out_dir: Path, families: Sequence[str] = MUJOCO_FAMILIES) -> FigureResult:
-    return _learning_curves(store, out_dir, "fig3", "Figure 3. Meta-learning continuous control: test-task "
-                            "performance vs. samples collected during meta-training", list(families), MAIN_METHODS,
-                            dashed_best=BASELINES, truncate_at="pearl")
+    return _learning_curves(
+        store,
+        out_dir,
+        "fig3",
+        "Figure 3. Meta-learning continuous control: test-task performance vs. samples collected during meta-training",
+        list(families),
+        MAIN_METHODS,
+        dashed_best=BASELINES,
+        truncate_at="pearl",
+    )
 
 
 def figure9(store, out_dir: Path, families: Sequence[str] = MUJOCO_FAMILIES) -> FigureResult:
-    return _learning_curves(store, out_dir, "fig9", "Figure 9. Figure 3 over the baselines' full number of "
-                            "time steps (log x)", list(families), MAIN_METHODS, log=True, dashed_best=BASELINES)
+    return _learning_curves(
+        store,
+        out_dir,
+        "fig9",
+        "Figure 9. Figure 3 over the baselines' full number of time steps (log x)",
+        list(families),
+        MAIN_METHODS,
+        log=True,
+        dashed_best=BASELINES,
+    )
 
 
 def figure5(store, out_dir: Path) -> FigureResult:
-    return _learning_curves(store, out_dir, "fig5", "Figure 5. Recurrent encoder ablation (Half-Cheetah-Vel)",
-                            ["cheetah-vel"], ["pearl", "pearl-rnn-tran", "pearl-rnn-traj"])
+    return _learning_curves(
+        store,
+        out_dir,
+        "fig5",
+        "Figure 5. Recurrent encoder ablation (Half-Cheetah-Vel)",
+        ["cheetah-vel"],
+        ["pearl", "pearl-rnn-tran", "pearl-rnn-traj"],
+    )
 
 
 def figure6(store, out_dir: Path) -> FigureResult:
-    return _learning_curves(store, out_dir, "fig6", "Figure 6. Context sampling ablation (Half-Cheetah-Vel)",
-                            ["cheetah-vel"], ["pearl", "pearl-ctx-offpolicy", "pearl-ctx-rlbatch"])
+    return _learning_curves(
+        store,
+        out_dir,
+        "fig6",
+        "Figure 6. Context sampling ablation (Half-Cheetah-Vel)",
+        ["cheetah-vel"],
+        ["pearl", "pearl-ctx-offpolicy", "pearl-ctx-rlbatch"],
+    )
 
 
 def figure7(store, out_dir: Path) -> FigureResult:
-    return _learning_curves(store, out_dir, "fig7", "Figure 7. Deterministic latent context "
-                            "(sparse 2D navigation, goal radius 0.2)", [SPARSE], ["pearl", "pearl-deterministic"],
-                            variants=[_variant_of(0.2)])
+    return _learning_curves(
+        store,
+        out_dir,
+        "fig7",
+        "Figure 7. Deterministic latent context (sparse 2D navigation, goal radius 0.2)",
+        [SPARSE],
+        ["pearl", "pearl-deterministic"],
+        variants=[_variant_of(0.2)],
+    )
 
 
 def figure4(store, out_dir: Path) -> FigureResult:
@@ -236,17 +326,29 @@ def figure4(store, out_dir: Path) -> FigureResult:
         matrix = group.pivot_table(index="run_id", columns="trajectories", values="value")
         mean, low, high = bootstrap_band(matrix.dropna(axis=1).to_numpy())
         x = matrix.dropna(axis=1).columns.to_numpy(float) + DODGE * (i - (len(groups) - 1) / 2)
-        s = {**style("pearl"), "color": _COLOURS[[0, 3, 2, 4][i % 4]], "marker": _MARKERS[i % len(_MARKERS)],
-             "linestyle": _LINESTYLES[i % len(_LINESTYLES)]}
+        s = {
+            **style("pearl"),
+            "color": _COLOURS[[0, 3, 2, 4][i % 4]],
+            "marker": _MARKERS[i % len(_MARKERS)],
+            "linestyle": _LINESTYLES[i % len(_LINESTYLES)],
+        }
         ax_curve.fill_between(x, low, high, color=s["color"], alpha=0.15, lw=0)
-        ax_curve.plot(x, mean, lw=1.8, ms=6, mfc="white", mew=1.3, label=f"PEARL, {variant} ({matrix.shape[0]} seeds)",
-                      **s)
+        ax_curve.plot(
+            x, mean, lw=1.8, ms=6, mfc="white", mew=1.3, label=f"PEARL, {variant} ({matrix.shape[0]} seeds)", **s
+        )
     logged = int(finals["trajectories"].max())
     ax_curve.set_xlim(0.5, max(logged, PAPER_ADAPTATION_TRAJECTORIES) + 0.5)
     ax_curve.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     if logged < PAPER_ADAPTATION_TRAJECTORIES:
-        ax_curve.text(0.98, 0.04, f"runs logged {logged} of the paper's {PAPER_ADAPTATION_TRAJECTORIES} trajectories",
-                      transform=ax_curve.transAxes, ha="right", fontsize=7, color="dimgrey")
+        ax_curve.text(
+            0.98,
+            0.04,
+            f"runs logged {logged} of the paper's {PAPER_ADAPTATION_TRAJECTORIES} trajectories",
+            transform=ax_curve.transAxes,
+            ha="right",
+            fontsize=7,
+            color="dimgrey",
+        )
     ax_curve.set_xlabel("number of adaptation trajectories")
     ax_curve.set_ylabel("sparse return (final checkpoint)")
     ax_curve.legend(loc="upper left", fontsize=8)
@@ -296,32 +398,56 @@ def _plot_exploration(store, table: pd.DataFrame, ax) -> None:
         colours = plt.get_cmap("autumn")(np.linspace(0, 0.85, max(len(episodes), 1)))
         for k, (episode, colour) in enumerate(zip(episodes, colours), start=1):
             xy = np.asarray(episode, dtype=float).reshape(-1, 2)
-            ax.plot(xy[:, 0], xy[:, 1], color=colour, lw=1.6, alpha=0.9,
-                    label=f"trajectory {k}" if k in (1, len(episodes)) else None)
+            ax.plot(
+                xy[:, 0],
+                xy[:, 1],
+                color=colour,
+                lw=1.6,
+                alpha=0.9,
+                label=f"trajectory {k}" if k in (1, len(episodes)) else None,
+            )
             ax.plot(*xy[-1], marker="o", ms=3, color=colour)  # the end point, visible even for a short path
-        handles = [plt.Line2D([], [], marker="o", ls="", ms=10, color="#08519c", alpha=0.6, label="current goal"),
-                   plt.Line2D([], [], marker="o", ls="", ms=10, color="#9ecae1", label="other test goals")]
+        handles = [
+            plt.Line2D([], [], marker="o", ls="", ms=10, color="#08519c", alpha=0.6, label="current goal"),
+            plt.Line2D([], [], marker="o", ls="", ms=10, color="#9ecae1", label="other test goals"),
+        ]
         handles += ax.get_legend_handles_labels()[0]
         ax.legend(handles=handles, loc="upper left", fontsize=7, framealpha=0.85)
         ax.set_xlim(-1.4, 1.4)
         ax.set_ylim(-0.4, 1.4)
         ax.set_title(f"exploration on one test goal (seed {run.seed}, {run.variant})", fontsize=9)
         return
-    ax.text(0.5, 0.5, f"no readable '{EVAL_PATHS_ARTIFACT}' artifact logged", ha="center", va="center",
-            transform=ax.transAxes, color="grey")
+    ax.text(
+        0.5,
+        0.5,
+        f"no readable '{EVAL_PATHS_ARTIFACT}' artifact logged",
+        ha="center",
+        va="center",
+        transform=ax.transAxes,
+        color="grey",
+    )
 
 
 FIGURES: dict[str, Callable[[query.Store, Path], FigureResult]] = {
-    "fig3": figure3, "fig4": figure4, "fig5": figure5, "fig6": figure6, "fig7": figure7, "fig9": figure9,
+    "fig3": figure3,
+    "fig4": figure4,
+    "fig5": figure5,
+    "fig6": figure6,
+    "fig7": figure7,
+    "fig9": figure9,
 }
 
 
 PANELLED = ("fig3", "fig9")  # the figures with one panel per MuJoCo family
 
 
-def make_figures(store: query.Store, out_dir: str | Path, only: list[str] | None = None,
-                 progress: Callable[[str], None] | None = None,
-                 families: Sequence[str] | None = None) -> list[FigureResult]:
+def make_figures(
+    store: query.Store,
+    out_dir: str | Path,
+    only: list[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+    families: Sequence[str] | None = None,
+) -> list[FigureResult]:
     """Render the requested figures (default: all) into ``out_dir`` as PNG and PDF.
 
     ``progress`` gets a line before and after each figure (the CLI prints them); ``families``
@@ -333,12 +459,16 @@ def make_figures(store: query.Store, out_dir: str | Path, only: list[str] | None
         raise ValueError(f"unknown figure(s) {unknown}; valid figures: {', '.join(FIGURES)}")
     bad = [f for f in families or () if f not in MUJOCO_FAMILIES]
     if bad:
-        raise ValueError(f"--families {', '.join(bad)}: Figures 3 and 9 draw MuJoCo families only; valid "
-                         f"families: {', '.join(MUJOCO_FAMILIES)}")
+        raise ValueError(
+            f"--families {', '.join(bad)}: Figures 3 and 9 draw MuJoCo families only; valid "
+            f"families: {', '.join(MUJOCO_FAMILIES)}"
+        )
     profiles = query.runs(store)["profile"].dropna().unique()
     if len(profiles) > 1:
-        raise ValueError(f"the store holds runs of several profiles ({', '.join(sorted(profiles))}); "
-                         "figures use one: pass query.for_profile(store, PROFILE)")
+        raise ValueError(
+            f"the store holds runs of several profiles ({', '.join(sorted(profiles))}); "
+            "figures use one: pass query.for_profile(store, PROFILE)"
+        )
     plt.style.use("seaborn-v0_8-whitegrid")
     out = []
     for name in names:

@@ -11,9 +11,16 @@ EVAL_PATHS_ARTIFACT = "eval_paths.json"
 #: attempt that resumed and completed it carries the whole curve (benchmarks/journal.py)
 STATUS = "COMPLETED"
 
-__all__ = ["ADAPTATION_PREFIX", "ENV_STEPS_METRIC", "EVAL_PATHS_ARTIFACT", "ITERATION_METRIC", "RETURN_METRIC", "STATUS",
-           "adaptation_index"]
+__all__ = [
+    "ADAPTATION_PREFIX",
+    "ENV_STEPS_METRIC",
+    "EVAL_PATHS_ARTIFACT",
+    "ITERATION_METRIC",
+    "RETURN_METRIC",
+    "STATUS",
+    "adaptation_index",
+]
 
 
 def adaptation_index(metric: str) -> int:
-    return int(metric[len(ADAPTATION_PREFIX):])
+    return int(metric[len(ADAPTATION_PREFIX) :])

@@ -125,8 +125,11 @@ def _env_defaults(family: str | None) -> dict[str, Any]:
         if spec is not None:
             module, _, name = spec.entry_point.partition(":")
             init = getattr(importlib.import_module(module), name).__init__
-            defaults = {p.name: p.default for p in inspect.signature(init).parameters.values()
-                        if p.default is not inspect.Parameter.empty and p.name != "task"}
+            defaults = {
+                p.name: p.default
+                for p in inspect.signature(init).parameters.values()
+                if p.default is not inspect.Parameter.empty and p.name != "task"
+            }
             defaults.update(spec.env_kwargs)
         _ENV_DEFAULTS[family] = defaults
     return _ENV_DEFAULTS[family]
@@ -218,9 +221,16 @@ class FileStore:
     def _metrics_file(self, run_id: Any) -> dict:
         path = self.path / str(run_id) / "metrics.json"
         metrics = self._read(path) or {}
-        bad = [name for name, series in metrics.items()
-               if not (isinstance(series, dict) and isinstance(series.get("steps"), list)
-                       and isinstance(series.get("values"), list) and len(series["steps"]) == len(series["values"]))]
+        bad = [
+            name
+            for name, series in metrics.items()
+            if not (
+                isinstance(series, dict)
+                and isinstance(series.get("steps"), list)
+                and isinstance(series.get("values"), list)
+                and len(series["steps"]) == len(series["values"])
+            )
+        ]
         if bad:
             self.problems[str(path)] = f"malformed series {', '.join(map(repr, bad))}"
         return {name: series for name, series in metrics.items() if name not in bad}
@@ -298,8 +308,7 @@ class MongoStore:
 Store = FileStore | MongoStore
 
 
-def open_store(results: str | os.PathLike | None = None, mongo: str | None = None,
-               db: str | None = None) -> Store:
+def open_store(results: str | os.PathLike | None = None, mongo: str | None = None, db: str | None = None) -> Store:
     """The MongoDB store when a URL is given (or ``PEARL_BENCH_MONGO_URL`` is set), else the embedded one."""
     mongo = mongo or os.environ.get(MONGO_URL_ENV)
     if mongo:
@@ -353,8 +362,10 @@ def _metrics_of(store: Store, run_table: pd.DataFrame, metric: str | Sequence[st
     series = store.raw_metrics(run_table["run_id"].tolist(), names)
     if not series:
         return pd.DataFrame(columns=METRIC_COLUMNS)
-    frames = [pd.DataFrame({"run_id": s["run_id"], "metric": s["name"], "step": s["steps"], "value": s["values"]})
-              for s in series]
+    frames = [
+        pd.DataFrame({"run_id": s["run_id"], "metric": s["name"], "step": s["steps"], "value": s["values"]})
+        for s in series
+    ]
     table = pd.concat(frames, ignore_index=True)
     table = table.merge(run_table[["run_id", *CELL, "seed"]], on="run_id")
     return table[METRIC_COLUMNS].sort_values([*CELL, "seed", "metric", "step"]).reset_index(drop=True)
@@ -401,6 +412,5 @@ def for_profile(store: Store, profile: str | None) -> Store:
     table = runs(store)
     profiles = sorted(table["config.profile"].dropna().unique()) if "config.profile" in table else []
     if len(profiles) > 1:
-        raise ValueError(f"the store holds runs of several profiles ({', '.join(profiles)}); "
-                         f"choose one with --profile")
+        raise ValueError(f"the store holds runs of several profiles ({', '.join(profiles)}); choose one with --profile")
     return ScopedStore(store, {"profile": profiles[0]}) if profiles else store

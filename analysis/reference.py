@@ -21,8 +21,9 @@ RANDOM_TASKS = 5
 
 
 @lru_cache(maxsize=None)
-def random_policy_return(family: str, env_kwargs: tuple[tuple[str, object], ...], horizon: int,
-                         sparse: bool, seed: int = 0) -> float:
+def random_policy_return(
+    family: str, env_kwargs: tuple[tuple[str, object], ...], horizon: int, sparse: bool, seed: int = 0
+) -> float:
     """Mean undiscounted return of uniform random actions over the first test tasks."""
     from pearl.envs import TaskVectorEnv, get_family
 
@@ -52,8 +53,13 @@ def _horizon(row: pd.Series) -> int:
 
 def _env_kwargs(row: pd.Series) -> tuple[tuple[str, object], ...]:
     prefix = "config.env_kwargs."
-    return tuple(sorted((k[len(prefix):], v) for k, v in row.items()
-                        if k.startswith(prefix) and v is not None and not (isinstance(v, float) and np.isnan(v))))
+    return tuple(
+        sorted(
+            (k[len(prefix) :], v)
+            for k, v in row.items()
+            if k.startswith(prefix) and v is not None and not (isinstance(v, float) and np.isnan(v))
+        )
+    )
 
 
 def random_scores(run_table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
@@ -61,9 +67,14 @@ def random_scores(run_table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     disagree on horizon or reward (their returns are then not comparable)."""
     rows = []
     for key, group in run_table.groupby(by, sort=True, dropna=False):
-        setups = {(_horizon(r), _env_kwargs(r), r.get("config.algo.sparse_rewards") is True
-                   or r.get("config.algo.sparse_rewards") is np.True_)
-                  for _, r in group.iterrows()}
+        setups = {
+            (
+                _horizon(r),
+                _env_kwargs(r),
+                r.get("config.algo.sparse_rewards") is True or r.get("config.algo.sparse_rewards") is np.True_,
+            )
+            for _, r in group.iterrows()
+        }
         row = dict(zip(by, key))
         if len(setups) == 1:
             horizon, kwargs, sparse = setups.pop()

@@ -22,24 +22,30 @@ from analysis.tables import aggregate_iqm, final_returns, sample_efficiency
 BAND = "the band is a bootstrap 95% CI of the mean over seeds (runs resampled onto the cell's shared env-step grid)"
 FIGURE_CAPTIONS = {
     "fig3": "Test-task average return (the last adaptation episode, after two context trajectories) vs env steps "
-            "collected during meta-training, PEARL and the on-policy baselines on the six MuJoCo families. The x axis "
-            "stops where PEARL's runs end; the dashed lines are each baseline's best mean return over its whole budget.",
+    "collected during meta-training, PEARL and the on-policy baselines on the six MuJoCo families. The x axis "
+    "stops where PEARL's runs end; the dashed lines are each baseline's best mean return over its whole budget.",
     "fig9": "The data of Figure 3 over every baseline's full budget, log x.",
     "fig4": "Left: sparse return on test goals vs the number of adaptation trajectories collected, at the final "
-            "checkpoint, one line per goal radius (shifted ±0.075 on x so that equal returns stay visible). Right: the adaptation trajectories of one seed on one test goal.",
+    "checkpoint, one line per goal radius (shifted ±0.075 on x so that equal returns stay visible). Right: the "
+    "adaptation trajectories of one seed on one test goal.",
     "fig5": "PEARL's permutation-invariant encoder vs a recurrent encoder with RL batches of transitions (RNN tran) "
-            "or trajectories (RNN traj) on Half-Cheetah-Vel: average test return vs meta-training env steps.",
+    "or trajectories (RNN traj) on Half-Cheetah-Vel: average test return vs meta-training env steps.",
     "fig6": "Context sampled from recent data (PEARL) vs the whole replay buffer (off-policy) vs the RL batch itself "
-            "(off-policy RL-batch) on Half-Cheetah-Vel: average test return vs meta-training env steps.",
+    "(off-policy RL-batch) on Half-Cheetah-Vel: average test return vs meta-training env steps.",
     "fig7": "Probabilistic vs deterministic latent context on sparse 2D navigation (goal radius 0.2): sparse test "
-            "return vs meta-training env steps.",
+    "return vs meta-training env steps.",
 }
-FIGURE_SCOPE = {"fig3": (MUJOCO_FAMILIES, MAIN_METHODS), "fig9": (MUJOCO_FAMILIES, MAIN_METHODS),
-                "fig4": ([SPARSE], ["pearl"]), "fig5": (["cheetah-vel"], ["pearl", "pearl-rnn-tran", "pearl-rnn-traj"]),
-                "fig6": (["cheetah-vel"], ["pearl", "pearl-ctx-offpolicy", "pearl-ctx-rlbatch"]),
-                "fig7": ([SPARSE], ["pearl", "pearl-deterministic"])}
+FIGURE_SCOPE = {
+    "fig3": (MUJOCO_FAMILIES, MAIN_METHODS),
+    "fig9": (MUJOCO_FAMILIES, MAIN_METHODS),
+    "fig4": ([SPARSE], ["pearl"]),
+    "fig5": (["cheetah-vel"], ["pearl", "pearl-rnn-tran", "pearl-rnn-traj"]),
+    "fig6": (["cheetah-vel"], ["pearl", "pearl-ctx-offpolicy", "pearl-ctx-rlbatch"]),
+    "fig7": ([SPARSE], ["pearl", "pearl-deterministic"]),
+}
 FINAL_COLUMNS = {
-    "method, family, variant, profile": "the cell (variant: the env's keyword arguments, e.g. the goal radius; empty when the env takes none)",
+    "method, family, variant, profile": "the cell (variant: the env's keyword arguments, e.g. the goal radius; "
+    "empty when the env takes none)",
     "mean": f"mean over seeds of each run's {RETURN_METRIC} at its last evaluation",
     "ci_low, ci_high": "bootstrap 95% CI of that mean (2000 resamples of the seeds)",
     "n_seeds": "seeds counted (one run each)",
@@ -48,15 +54,16 @@ EFFICIENCY_COLUMNS = {
     "baseline": "the on-policy method compared with PEARL on the same task (family, variant, profile)",
     "pearl_final": "PEARL's mean final return",
     "baseline_best": "the highest point of the baseline's mean curve",
-    "baseline_steps_to_pearl_final": "env steps at which the baseline's mean curve first reaches pearl_final (empty: never)",
+    "baseline_steps_to_pearl_final": "env steps at which the baseline's mean curve first reaches pearl_final "
+    "(empty: never)",
     "pearl_steps_to_baseline_best": "env steps at which PEARL's mean curve first reaches baseline_best (empty: never)",
     "baseline_steps_to_best": "env steps at which the baseline reaches baseline_best",
     "speedup": "baseline_steps_to_best / pearl_steps_to_baseline_best: how many times fewer samples PEARL needs "
-               "for the baseline's best (the paper's 20-100x)",
+    "for the baseline's best (the paper's 20-100x)",
 }
 IQM_COLUMN_DEFS = {
     "iqm": "interquartile mean of the normalised final scores of all (seed, task) pairs: "
-           "(return - low) / (high - low), 0 = random policy, 1 = the best main method's mean",
+    "(return - low) / (high - low), 0 = random policy, 1 = the best main method's mean",
     "ci_low, ci_high": "stratified bootstrap 95% CI (seeds resampled within each task, 2000 resamples)",
     "n_tasks, n_runs, tasks": "tasks (family, variant) scored and runs counted",
 }
@@ -101,8 +108,11 @@ def _budget(store: query.Store, families: list[str], methods: list[str] | None) 
     if finals.empty:
         return ""
     last = finals.groupby(["method", "run_id"])["step"].max().groupby("method").max()
-    return "Budget (env steps at the last evaluation): " + ", ".join(
-        f"{method_label(m)} {int(v):,}" for m, v in last.items()) + "."
+    return (
+        "Budget (env steps at the last evaluation): "
+        + ", ".join(f"{method_label(m)} {int(v):,}" for m, v in last.items())
+        + "."
+    )
 
 
 def _seeds(store: query.Store, families: list[str], methods: list[str] | None) -> str:
@@ -128,8 +138,12 @@ def _figure_section(store: query.Store, fig: FigureResult, profile: str) -> list
     return lines + ["_" + " ".join(c for c in caption if c).replace("_", "\\_") + "_", ""]
 
 
-def write_report(store: query.Store, out_dir: str | Path, progress: Callable[[str], None] | None = None,
-                 families: Sequence[str] | None = None) -> Path:
+def write_report(
+    store: query.Store,
+    out_dir: str | Path,
+    progress: Callable[[str], None] | None = None,
+    families: Sequence[str] | None = None,
+) -> Path:
     """Render all figures and tables into ``out_dir``; returns the path of ``index.md``.
 
     ``families`` limits Figures 3 and 9 to those MuJoCo families' panels (the tables cover every run).
@@ -150,16 +164,23 @@ def write_report(store: query.Store, out_dir: str | Path, progress: Callable[[st
     finals = final_returns(store)
     say(f"  tables ok ({time.perf_counter() - start:.1f} s)")
 
-    lines = ["# pearl-bench report", "",
-             f"Source: {store.describe()}; profile {profile}; {len(run_table)} runs.", ""]
-    lines += ["## Runs", "", _markdown(cells),
-              "_Each cell is (method, family, variant, profile); cells are never pooled. Each (cell, seed) counts "
-              "once in every figure and table: its latest COMPLETED attempt (latest start time). **seeds_counted**: "
-              "the seeds counted; **attempts**: every logged attempt of the cell by status (FAILED, INTERRUPTED and "
-              "RUNNING attempts are not counted; a resumed run's COMPLETED attempt carries its whole curve)._", ""]
+    lines = ["# pearl-bench report", "", f"Source: {store.describe()}; profile {profile}; {len(run_table)} runs.", ""]
+    lines += [
+        "## Runs",
+        "",
+        _markdown(cells),
+        "_Each cell is (method, family, variant, profile); cells are never pooled. Each (cell, seed) counts "
+        "once in every figure and table: its latest COMPLETED attempt (latest start time). **seeds_counted**: "
+        "the seeds counted; **attempts**: every logged attempt of the cell by status (FAILED, INTERRUPTED and "
+        "RUNNING attempts are not counted; a resumed run's COMPLETED attempt carries its whole curve)._",
+        "",
+    ]
     if len(superseded):
-        lines += [f"Earlier COMPLETED attempts not counted (a later attempt of the same cell and seed is): run ids "
-                  f"{', '.join(map(str, superseded['run_id']))}.", ""]
+        lines += [
+            f"Earlier COMPLETED attempts not counted (a later attempt of the same cell and seed is): run ids "
+            f"{', '.join(map(str, superseded['run_id']))}.",
+            "",
+        ]
     if store.problems:
         lines += ["## Unreadable run files (left out)", ""]
         lines += [f"- `{path}`: {why}" for path, why in store.problems.items()] + [""]
@@ -167,28 +188,63 @@ def write_report(store: query.Store, out_dir: str | Path, progress: Callable[[st
     for fig in figures:
         lines += _figure_section(store, fig, profile)
     lines += ["## Tables", ""]
-    tables = {"final_returns": finals, "sample_efficiency": efficiency, "aggregate_iqm": aggregate.main,
-              "aggregate_iqm_ablations": aggregate.ablations, "iqm_reference_scores": aggregate.references}
+    tables = {
+        "final_returns": finals,
+        "sample_efficiency": efficiency,
+        "aggregate_iqm": aggregate.main,
+        "aggregate_iqm_ablations": aggregate.ablations,
+        "iqm_reference_scores": aggregate.references,
+    }
     for name, table in tables.items():
         table.to_csv(out / f"{name}.csv", index=False)
-    lines += ["### Final test return per cell", "", "([final_returns.csv](final_returns.csv))", "",
-              final_returns_block(store), f"_Final return = {RETURN_METRIC} at each run's last evaluation; profile {profile}._",
-              "", *_definitions(FINAL_COLUMNS)]
-    lines += ["### Sample efficiency: PEARL vs each baseline", "", "([sample_efficiency.csv](sample_efficiency.csv))",
-              "", _markdown(efficiency), "_Computed from the mean-over-seeds curves (shared env-step grid) of each "
-              f"task; PEARL is the reference; profile {profile}._", "", *_definitions(EFFICIENCY_COLUMNS)]
-    lines += ["### Aggregate: interquartile mean (IQM) of normalised final returns", "",
-              "([aggregate_iqm.csv](aggregate_iqm.csv))", "", _markdown(aggregate.main),
-              "_The main methods (PEARL, RL², MAML-TRPO, ProMP) over the tasks every one of them has, as rliable "
-              "computes it, with the fixed per-task reference scores below._", "", *_definitions(IQM_COLUMN_DEFS),
-              "#### Ablations vs PEARL on their own tasks", "", "([aggregate_iqm_ablations.csv]"
-              "(aggregate_iqm_ablations.csv))", "", _markdown(aggregate.ablations),
-              "_Each ablation and PEARL, scored on the tasks the ablation ran, with the same references._", "",
-              "#### Reference scores", "", "([iqm_reference_scores.csv](iqm_reference_scores.csv))", "",
-              _markdown(aggregate.references),
-              "_**low**: mean return of a uniform random policy over the first 5 test tasks at the runs' **horizon** "
-              "(sparse reward on sparse 2D navigation); **high**: the best mean final return of the four main methods "
-              "on that task. They depend only on the task, not on which methods are compared._", ""]
+    lines += [
+        "### Final test return per cell",
+        "",
+        "([final_returns.csv](final_returns.csv))",
+        "",
+        final_returns_block(store),
+        f"_Final return = {RETURN_METRIC} at each run's last evaluation; profile {profile}._",
+        "",
+        *_definitions(FINAL_COLUMNS),
+    ]
+    lines += [
+        "### Sample efficiency: PEARL vs each baseline",
+        "",
+        "([sample_efficiency.csv](sample_efficiency.csv))",
+        "",
+        _markdown(efficiency),
+        "_Computed from the mean-over-seeds curves (shared env-step grid) of each "
+        f"task; PEARL is the reference; profile {profile}._",
+        "",
+        *_definitions(EFFICIENCY_COLUMNS),
+    ]
+    lines += [
+        "### Aggregate: interquartile mean (IQM) of normalised final returns",
+        "",
+        "([aggregate_iqm.csv](aggregate_iqm.csv))",
+        "",
+        _markdown(aggregate.main),
+        "_The main methods (PEARL, RL², MAML-TRPO, ProMP) over the tasks every one of them has, as rliable "
+        "computes it, with the fixed per-task reference scores below._",
+        "",
+        *_definitions(IQM_COLUMN_DEFS),
+        "#### Ablations vs PEARL on their own tasks",
+        "",
+        "([aggregate_iqm_ablations.csv](aggregate_iqm_ablations.csv))",
+        "",
+        _markdown(aggregate.ablations),
+        "_Each ablation and PEARL, scored on the tasks the ablation ran, with the same references._",
+        "",
+        "#### Reference scores",
+        "",
+        "([iqm_reference_scores.csv](iqm_reference_scores.csv))",
+        "",
+        _markdown(aggregate.references),
+        "_**low**: mean return of a uniform random policy over the first 5 test tasks at the runs' **horizon** "
+        "(sparse reward on sparse 2D navigation); **high**: the best mean final return of the four main methods "
+        "on that task. They depend only on the task, not on which methods are compared._",
+        "",
+    ]
     if aggregate.notes:
         lines += ["Left out of the aggregate:", ""] + [f"- {note}" for note in aggregate.notes] + [""]
     index = out / "index.md"

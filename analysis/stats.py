@@ -12,7 +12,6 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-
 from analysis.query import CELL
 
 
@@ -34,8 +33,9 @@ def bootstrap_mean_ci(values, confidence: float = 0.95, reps: int = 2000, seed: 
     return float(mean[0]), float(low[0]), float(high[0])
 
 
-def bootstrap_band(values: np.ndarray, confidence: float = 0.95, reps: int = 2000,
-                   seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def bootstrap_band(
+    values: np.ndarray, confidence: float = 0.95, reps: int = 2000, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean over rows (seeds) and a percentile-bootstrap CI of it, for every column at once.
 
     ``values`` is (seeds x points); seeds are resampled with replacement, the same draw for
@@ -56,8 +56,10 @@ def _check_one_run_per_seed(table: pd.DataFrame, by: list[str]) -> None:
     runs_per_seed = table.groupby([*by, "seed"])["run_id"].nunique()
     twice = runs_per_seed[runs_per_seed > 1]
     if len(twice):
-        raise ValueError(f"seeds counted more than once (use query.results, which keeps one run per "
-                         f"(cell, seed)): {twice.index.tolist()}")
+        raise ValueError(
+            f"seeds counted more than once (use query.results, which keeps one run per "
+            f"(cell, seed)): {twice.index.tolist()}"
+        )
 
 
 def summarize(finals: pd.DataFrame, by: Sequence[str] = tuple(CELL), confidence: float = 0.95) -> pd.DataFrame:
@@ -70,8 +72,15 @@ def summarize(finals: pd.DataFrame, by: Sequence[str] = tuple(CELL), confidence:
     rows = []
     for key, group in finals.groupby(by, sort=True, dropna=False):
         mean, low, high = bootstrap_mean_ci(group["value"], confidence)
-        rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))),
-                     "mean": mean, "ci_low": low, "ci_high": high, "n_seeds": int(group["seed"].nunique())})
+        rows.append(
+            {
+                **dict(zip(by, key if isinstance(key, tuple) else (key,))),
+                "mean": mean,
+                "ci_low": low,
+                "ci_high": high,
+                "n_seeds": int(group["seed"].nunique()),
+            }
+        )
     return pd.DataFrame(rows, columns=[*by, "mean", "ci_low", "ci_high", "n_seeds"])
 
 
@@ -106,9 +115,17 @@ def align_curves(table: pd.DataFrame, points: int = 50, log: bool = False, x_max
         runs = [(run_id, run.sort_values("step")) for run_id, run in group.groupby("run_id", sort=False)]
         grid = common_grid([r["step"].to_numpy(float) for _, r in runs], points, log, x_max)
         for run_id, run in runs:
-            frames.append(pd.DataFrame({
-                "run_id": run_id, **dict(zip([*CELL, "metric"], key)), "seed": run["seed"].iloc[0],
-                "step": grid, "value": np.interp(grid, run["step"].to_numpy(float), run["value"].to_numpy(float))}))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "run_id": run_id,
+                        **dict(zip([*CELL, "metric"], key)),
+                        "seed": run["seed"].iloc[0],
+                        "step": grid,
+                        "value": np.interp(grid, run["step"].to_numpy(float), run["value"].to_numpy(float)),
+                    }
+                )
+            )
     if not frames:
         return table.iloc[0:0]
     return pd.concat(frames, ignore_index=True)
@@ -118,8 +135,9 @@ def curve_band(aligned: pd.DataFrame, confidence: float = 0.95, reps: int = 1000
     """Mean curve and bootstrap band over the seeds of one aligned (cell, metric) group."""
     matrix = aligned.pivot_table(index="run_id", columns="step", values="value")
     mean, low, high = bootstrap_band(matrix.to_numpy(), confidence, reps)
-    return pd.DataFrame({"step": matrix.columns.to_numpy(float), "mean": mean, "low": low, "high": high,
-                         "n_seeds": matrix.shape[0]})
+    return pd.DataFrame(
+        {"step": matrix.columns.to_numpy(float), "mean": mean, "low": low, "high": high, "n_seeds": matrix.shape[0]}
+    )
 
 
 def mean_curve(table: pd.DataFrame, points: int = 200) -> pd.Series:
@@ -141,8 +159,13 @@ def interquartile_mean(scores: np.ndarray) -> float:
     return float(x[cut : x.size - cut].mean())
 
 
-def stratified_bootstrap_ci(scores: np.ndarray, statistic: Callable[[np.ndarray], float] = interquartile_mean,
-                            confidence: float = 0.95, reps: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+def stratified_bootstrap_ci(
+    scores: np.ndarray,
+    statistic: Callable[[np.ndarray], float] = interquartile_mean,
+    confidence: float = 0.95,
+    reps: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float, float]:
     """Point estimate and percentile CI, resampling runs with replacement *within each task*.
 
     ``scores`` is (runs x tasks); NaN cells (a task with fewer runs) are dropped per task.
@@ -167,8 +190,9 @@ def normalise_scores(finals: pd.DataFrame, references: pd.DataFrame, by: Sequenc
     reference scores); tasks without a usable reference (missing, or ``high <= low``) are
     dropped, never scored by construction.
     """
-    ok = references[np.isfinite(references["low"]) & np.isfinite(references["high"])
-                    & (references["high"] > references["low"])]
+    ok = references[
+        np.isfinite(references["low"]) & np.isfinite(references["high"]) & (references["high"] > references["low"])
+    ]
     out = finals.merge(ok[[*by, "low", "high"]], on=list(by), how="inner")
     out["score"] = (out["value"] - out["low"]) / (out["high"] - out["low"])
     return out

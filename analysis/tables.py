@@ -12,8 +12,14 @@ from analysis.metrics import RETURN_METRIC
 from analysis.names import BASELINES, MAIN_METHODS
 from analysis.query import CELL
 from analysis.reference import random_scores
-from analysis.stats import (final_values, mean_curve, normalise_scores, stratified_bootstrap_ci, steps_to_reach,
-                            summarize)
+from analysis.stats import (
+    final_values,
+    mean_curve,
+    normalise_scores,
+    steps_to_reach,
+    stratified_bootstrap_ci,
+    summarize,
+)
 
 TASK = ["family", "variant", "profile"]  # a cell without its method: what methods are compared on
 
@@ -26,12 +32,21 @@ def final_returns(store: query.Store, metric: str = RETURN_METRIC, **filters) ->
     return summarize(finals)
 
 
-SAMPLE_EFFICIENCY_COLUMNS = ["baseline", *TASK, "pearl_final", "baseline_best", "baseline_steps_to_pearl_final",
-                             "pearl_steps_to_baseline_best", "baseline_steps_to_best", "speedup"]
+SAMPLE_EFFICIENCY_COLUMNS = [
+    "baseline",
+    *TASK,
+    "pearl_final",
+    "baseline_best",
+    "baseline_steps_to_pearl_final",
+    "pearl_steps_to_baseline_best",
+    "baseline_steps_to_best",
+    "speedup",
+]
 
 
-def sample_efficiency(store: query.Store, reference: str = "pearl", metric: str = RETURN_METRIC,
-                      **filters) -> pd.DataFrame:
+def sample_efficiency(
+    store: query.Store, reference: str = "pearl", metric: str = RETURN_METRIC, **filters
+) -> pd.DataFrame:
     """The paper's "20-100x" claim, per (baseline, task), from the across-seed mean curves.
 
     ``pearl_final``: PEARL's mean final return; ``baseline_best``: the highest point of the
@@ -57,8 +72,9 @@ def sample_efficiency(store: query.Store, reference: str = "pearl", metric: str 
             ref_to_best = steps_to_reach(ref_curve, best)
             base_to_best = float(curve.idxmax())
             speedup = base_to_best / ref_to_best if np.isfinite(ref_to_best) and ref_to_best > 0 else np.nan
-            rows.append([baseline, *task, ref_final, best, steps_to_reach(curve, ref_final), ref_to_best,
-                         base_to_best, speedup])
+            rows.append(
+                [baseline, *task, ref_final, best, steps_to_reach(curve, ref_final), ref_to_best, base_to_best, speedup]
+            )
     out = pd.DataFrame(rows, columns=SAMPLE_EFFICIENCY_COLUMNS)
     for column in ("baseline_steps_to_pearl_final", "pearl_steps_to_baseline_best", "baseline_steps_to_best"):
         out[column] = out[column].round().astype("Int64")  # env steps are integers; <NA> = not reached
@@ -115,8 +131,10 @@ def aggregate_iqm(store: query.Store, metric: str = RETURN_METRIC, reps: int = 2
         if not np.isfinite(ref["low"]):
             notes.append(f"{label} left out: the methods ran different horizons or rewards, so no random reference")
         elif not ref["high"] > ref["low"]:
-            notes.append(f"{label} left out: the best main method's return ({ref['high']:.4g}) is not above "
-                         f"the random policy's ({ref['low']:.4g}), so it cannot be normalised")
+            notes.append(
+                f"{label} left out: the best main method's return ({ref['high']:.4g}) is not above "
+                f"the random policy's ({ref['low']:.4g}), so it cannot be normalised"
+            )
     scored = normalise_scores(finals, references, TASK)
 
     present = [m for m in MAIN_METHODS if m in set(scored["method"])]
@@ -124,8 +142,10 @@ def aggregate_iqm(store: query.Store, metric: str = RETURN_METRIC, reps: int = 2
     shared = set.intersection(*per_method) if per_method else set()
     for method, tasks in zip(present, per_method):
         for task in sorted(tasks - shared, key=str):
-            notes.append(f"{' '.join(str(v) for v in task if v)} not in the main table: "
-                         f"not every main method ({', '.join(present)}) has it")
+            notes.append(
+                f"{' '.join(str(v) for v in task if v)} not in the main table: "
+                f"not every main method ({', '.join(present)}) has it"
+            )
     in_shared = scored[TASK].apply(tuple, axis=1).isin(shared)
     main = _iqm_rows(scored[in_shared], present, reps)
 
@@ -136,6 +156,9 @@ def aggregate_iqm(store: query.Store, metric: str = RETURN_METRIC, reps: int = 2
         table = _iqm_rows(on_tasks, ["pearl", method], reps)
         table.insert(0, "ablation", method)
         ablation_rows.append(table)
-    ablations = (pd.concat(ablation_rows, ignore_index=True) if ablation_rows
-                 else pd.DataFrame(columns=["ablation", *IQM_COLUMNS]))
+    ablations = (
+        pd.concat(ablation_rows, ignore_index=True)
+        if ablation_rows
+        else pd.DataFrame(columns=["ablation", *IQM_COLUMNS])
+    )
     return Aggregate(main, ablations, references[[*TASK, "horizon", "low", "high"]], notes)

@@ -41,8 +41,9 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: 
     return adv
 
 
-def normalize_per_group(x: torch.Tensor, mask: torch.Tensor, groups: torch.Tensor, num_groups: int,
-                        eps: float = 1e-8) -> torch.Tensor:
+def normalize_per_group(
+    x: torch.Tensor, mask: torch.Tensor, groups: torch.Tensor, num_groups: int, eps: float = 1e-8
+) -> torch.Tensor:
     """(x - mean) / (std + eps) over the valid entries of each group (ProMP: per task batch).
 
     ``x, mask`` (T, B); ``groups`` (B,) the group of every column. std is the population std.
@@ -76,8 +77,9 @@ class LinearFeatureBaseline:
         u = (time_index.double() / 100.0).unsqueeze(-1)
         return torch.cat([o, o * o, u, u * u, u * u * u, torch.ones_like(u)], dim=-1)
 
-    def fit_predict(self, obs: torch.Tensor, time_index: torch.Tensor, returns: torch.Tensor,
-                    mask: torch.Tensor) -> torch.Tensor:
+    def fit_predict(
+        self, obs: torch.Tensor, time_index: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
         """Per-group fit and in-sample prediction.
 
         ``obs`` (K, T, N, d), ``time_index``/``returns``/``mask`` (K, T, N): K tasks (groups), each with
@@ -109,4 +111,3 @@ def time_index(mask: torch.Tensor, episode_start: torch.Tensor | None = None) ->
     # index since the last episode start: t - (last start position <= t)
     start_pos = torch.where(episode_start, t, torch.zeros_like(t))
     return t - torch.cummax(start_pos, dim=0).values
-

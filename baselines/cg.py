@@ -11,8 +11,9 @@ from typing import Callable
 import torch
 
 
-def conjugate_gradient(matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.Tensor, iters: int = 10,
-                       residual_tol: float = 1e-10) -> torch.Tensor:
+def conjugate_gradient(
+    matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.Tensor, iters: int = 10, residual_tol: float = 1e-10
+) -> torch.Tensor:
     x = torch.zeros_like(b)
     r = b.clone()  # residual b - A x
     p = r.clone()

@@ -102,7 +102,9 @@ class EvalConfig:
 
     eval_every: int = count(10)  # iterations between evaluations (the last iteration is always evaluated)
     runs_per_task: int = count(20)  # MAML/ProMP: episodes per adaptation phase per test task; RL2: trials per test task
-    num_episodes: int | None = count(None, optional=True)  # RL2: episodes per test trial (None: sampling.episodes_per_task)
+    num_episodes: int | None = count(
+        None, optional=True
+    )  # RL2: episodes per test trial (None: sampling.episodes_per_task)
     deterministic: bool = False  # act with the mean in the measured episodes (MAML: post-update only)
 
 
@@ -132,7 +134,9 @@ class BaselineConfig:
         method = d.get("method", cls.method)
         configs.check_choice("method", "methods", method, METHODS)
         algo = ALGO_CONFIGS[method]
-        cfg = configs.from_dict(cls, {"algo": algo(), **d}, {"sampling": SamplingConfig, "algo": algo, "eval": EvalConfig})
+        cfg = configs.from_dict(
+            cls, {"algo": algo(), **d}, {"sampling": SamplingConfig, "algo": algo, "eval": EvalConfig}
+        )
         validate(cfg)
         return cfg
 
@@ -186,36 +190,57 @@ def _profile(method: str, family: str, profile: str) -> dict[str, dict[str, Any]
     assert profile in PROFILES, profile
     if profile == "smoke":  # seconds on 2 cores; MuJoCo horizons cut to 10 steps
         horizon = 10 if family in MUJOCO_FAMILIES else 20
-        algo = {"rl2-ppo": dict(hidden_size=16, ppo_epochs=2),
-                "maml-trpo": dict(hidden_sizes=[16, 16], cg_iters=5),
-                "promp": dict(hidden_sizes=[16, 16], num_promp_steps=2)}[method]
-        return {"top": dict(num_iterations=2, max_env_steps=None, max_train_tasks=4, max_test_tasks=2,
-                            checkpoint_every=1),
-                "sampling": dict(meta_batch=3, episodes_per_task=2, max_path_length=horizon),
-                "algo": algo,
-                "eval": dict(eval_every=1, runs_per_task=2)}
+        algo = {
+            "rl2-ppo": dict(hidden_size=16, ppo_epochs=2),
+            "maml-trpo": dict(hidden_sizes=[16, 16], cg_iters=5),
+            "promp": dict(hidden_sizes=[16, 16], num_promp_steps=2),
+        }[method]
+        return {
+            "top": dict(num_iterations=2, max_env_steps=None, max_train_tasks=4, max_test_tasks=2, checkpoint_every=1),
+            "sampling": dict(meta_batch=3, episodes_per_task=2, max_path_length=horizon),
+            "algo": algo,
+            "eval": dict(eval_every=1, runs_per_task=2),
+        }
     if profile == "quick":  # the reference recipe at a quarter of the batch, 8M env steps on 200-step families
         # RL2: minibatches of 5 trials (50 Adam steps per iteration instead of 5). With the full-batch
         # recipe RL2 sat at -17 on point-robot after 1e6 steps; with minibatches it reached -11.7.
         # RL2 collects a quarter of MAML/ProMP's env steps per iteration here, so it gets 4x the iterations
         # (8M env steps for all three on the 200-step families).
-        return {"top": dict(num_iterations=400 if method == "rl2-ppo" else 100, max_env_steps=None,
-                            checkpoint_every=5, max_test_tasks=10),
-                "sampling": dict(meta_batch=50) if method == "rl2-ppo" else dict(meta_batch=20, episodes_per_task=10),
-                "algo": dict(num_minibatches=10) if method == "rl2-ppo" else {},
-                "eval": dict(eval_every=10, runs_per_task=5)}
+        return {
+            "top": dict(
+                num_iterations=400 if method == "rl2-ppo" else 100,
+                max_env_steps=None,
+                checkpoint_every=5,
+                max_test_tasks=10,
+            ),
+            "sampling": dict(meta_batch=50) if method == "rl2-ppo" else dict(meta_batch=20, episodes_per_task=10),
+            "algo": dict(num_minibatches=10) if method == "rl2-ppo" else {},
+            "eval": dict(eval_every=10, runs_per_task=5),
+        }
     # paper: the reference per-iteration recipe up to 1e8 meta-training steps (Figure 3)
-    return {"top": dict(num_iterations=None, max_env_steps=100_000_000, checkpoint_every=10),
-            "sampling": {}, "algo": {}, "eval": dict(eval_every=10)}
+    return {
+        "top": dict(num_iterations=None, max_env_steps=100_000_000, checkpoint_every=10),
+        "sampling": {},
+        "algo": {},
+        "eval": dict(eval_every=10),
+    }
 
 
-def make_config(method: str = "promp", family: str = "cheetah-vel", profile: str = DEFAULT_PROFILE,
-                overrides: dict[str, Any] | None = None) -> BaselineConfig:
+def make_config(
+    method: str = "promp",
+    family: str = "cheetah-vel",
+    profile: str = DEFAULT_PROFILE,
+    overrides: dict[str, Any] | None = None,
+) -> BaselineConfig:
     """Defaults, then the family preset, then the profile, then ``overrides`` (``pearl.core.configs.build``)."""
     configs.check_choices(method, family, profile, METHODS)
-    return configs.build(BaselineConfig(method=method, family=family, profile=profile, algo=ALGO_CONFIGS[method]()),
-                         [_family_preset(method, family), _profile(method, family, profile)], overrides, validate,
-                         context=f" for method {method!r}")
+    return configs.build(
+        BaselineConfig(method=method, family=family, profile=profile, algo=ALGO_CONFIGS[method]()),
+        [_family_preset(method, family), _profile(method, family, profile)],
+        overrides,
+        validate,
+        context=f" for method {method!r}",
+    )
 
 
 # ---- validation --------------------------------------------------------------------------------
@@ -231,7 +256,9 @@ def validate(cfg: BaselineConfig) -> None:
         raise ValueError("num_iterations and max_env_steps are both None: the run would never end")
     if cfg.method == "rl2-ppo":
         if a.num_minibatches > s.meta_batch:
-            raise ValueError(f"algo.num_minibatches ({a.num_minibatches}) must be <= sampling.meta_batch "
-                             f"({s.meta_batch}): minibatches are made of whole trials")
+            raise ValueError(
+                f"algo.num_minibatches ({a.num_minibatches}) must be <= sampling.meta_batch "
+                f"({s.meta_batch}): minibatches are made of whole trials"
+            )
     elif a.inner_loss not in INNER_LOSSES:
         raise ValueError(f"unknown algo.inner_loss {a.inner_loss!r}; valid choices: {', '.join(INNER_LOSSES)}")

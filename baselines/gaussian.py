@@ -25,8 +25,9 @@ def log_likelihood(actions: torch.Tensor, mean: torch.Tensor, log_std: torch.Ten
     return (-0.5 * z.pow(2) - log_std).sum(-1) - 0.5 * actions.shape[-1] * math.log(2 * math.pi)
 
 
-def kl(old_mean: torch.Tensor, old_log_std: torch.Tensor, new_mean: torch.Tensor,
-       new_log_std: torch.Tensor) -> torch.Tensor:
+def kl(
+    old_mean: torch.Tensor, old_log_std: torch.Tensor, new_mean: torch.Tensor, new_log_std: torch.Tensor
+) -> torch.Tensor:
     """KL(old || new) for diagonal Gaussians, summed over dims (ProMP's formula with its 1e-8)."""
     old_var, new_var = torch.exp(2 * old_log_std), torch.exp(2 * new_log_std)
     numerator = (old_mean - new_mean).pow(2) + old_var - new_var

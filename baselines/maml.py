@@ -50,8 +50,14 @@ class TaskBatch:
     log_std_old: torch.Tensor  # (K, 1, act_dim) behaviour log-std
 
 
-def process_rollouts(ro: Rollouts, discount: float, gae_lambda: float, normalize: bool, use_sparse: bool,
-                     baseline: LinearFeatureBaseline | None = None) -> TaskBatch:
+def process_rollouts(
+    ro: Rollouts,
+    discount: float,
+    gae_lambda: float,
+    normalize: bool,
+    use_sparse: bool,
+    baseline: LinearFeatureBaseline | None = None,
+) -> TaskBatch:
     """Returns, per-task linear baseline, GAE and per-task advantage normalisation (reference 1.4)."""
     baseline = baseline or LinearFeatureBaseline()
     rewards = ro.sparse_rewards if use_sparse else ro.rewards
@@ -67,9 +73,15 @@ def process_rollouts(ro: Rollouts, discount: float, gae_lambda: float, normalize
     adv = gae(rewards, values, ro.mask, discount, gae_lambda)
     if normalize:
         adv = normalize_per_group(adv, ro.mask, torch.arange(B) // R, K)
-    return TaskBatch(obs=ro.per_task(ro.obs), actions=ro.per_task(ro.actions), adv=ro.per_task(adv),
-                     mask=ro.per_task(ro.mask).float(), logp_old=ro.per_task(ro.logp),
-                     mean_old=ro.per_task(ro.mean), log_std_old=ro.log_std.unsqueeze(1))
+    return TaskBatch(
+        obs=ro.per_task(ro.obs),
+        actions=ro.per_task(ro.actions),
+        adv=ro.per_task(adv),
+        mask=ro.per_task(ro.mask).float(),
+        logp_old=ro.per_task(ro.logp),
+        mean_old=ro.per_task(ro.mean),
+        log_std_old=ro.log_std.unsqueeze(1),
+    )
 
 
 def task_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -91,8 +103,9 @@ def inner_loss(policy: GaussianMLPPolicy, params: dict, batch: TaskBatch, kind: 
     return -task_mean(surrogate, batch.mask)
 
 
-def adapt(policy: GaussianMLPPolicy, params: dict, batch: TaskBatch, inner_lr: float, kind: str,
-          create_graph: bool) -> "OrderedDict[str, torch.Tensor]":
+def adapt(
+    policy: GaussianMLPPolicy, params: dict, batch: TaskBatch, inner_lr: float, kind: str, create_graph: bool
+) -> "OrderedDict[str, torch.Tensor]":
     """theta'_T = theta_T - alpha grad L_in_T(theta_T) for every task at once.
 
     ``create_graph=True`` keeps the graph for the meta-gradient (second order through the step).
@@ -111,8 +124,14 @@ def adapt(policy: GaussianMLPPolicy, params: dict, batch: TaskBatch, inner_lr: f
     return adapted
 
 
-def adaptation_chain(policy: GaussianMLPPolicy, inner_batches: list[TaskBatch], inner_lr: float, kind: str,
-                     create_graph: bool = True, params: dict | None = None) -> list["OrderedDict[str, torch.Tensor]"]:
+def adaptation_chain(
+    policy: GaussianMLPPolicy,
+    inner_batches: list[TaskBatch],
+    inner_lr: float,
+    kind: str,
+    create_graph: bool = True,
+    params: dict | None = None,
+) -> list["OrderedDict[str, torch.Tensor]"]:
     """[theta^(0), theta^(1), ..., theta^(S)] per task, differentiable w.r.t. the policy's parameters."""
     K = inner_batches[0].obs.shape[0]
     chain = [policy.per_task(K, params)]
@@ -142,18 +161,20 @@ class KLHessian:
     computed by the double-vjp trick, J^T u by a vjp; no third derivatives are needed.
     """
 
-    def __init__(self, params: list[torch.Tensor], mean: torch.Tensor, log_std: torch.Tensor, mask: torch.Tensor,
-                 damping: float):
+    def __init__(
+        self, params: list[torch.Tensor], mean: torch.Tensor, log_std: torch.Tensor, mask: torch.Tensor, damping: float
+    ):
         self.params, self.mean, self.log_std, self.damping = params, mean, log_std, damping
         K = mask.shape[0]
         w = mask / mask.sum(1, keepdim=True).clamp(min=1.0) / K  # KLbar weight of each sample
-        self.w_mean = (w.unsqueeze(-1) * torch.exp(-2 * log_std.detach()))  # (K, N, A)
+        self.w_mean = w.unsqueeze(-1) * torch.exp(-2 * log_std.detach())  # (K, N, A)
         self.w_log_std = 2.0 * w.sum(1).view(K, 1, 1).expand_as(log_std)  # (K, 1, A)
         # g(u) = J^T u with a graph in u, built once; J v = d <g(u), v> / du
         self.u_mean = torch.zeros_like(mean, requires_grad=True)
         self.u_log_std = torch.zeros_like(log_std, requires_grad=True)
-        self.jt_u = torch.autograd.grad((mean, log_std), params, grad_outputs=(self.u_mean, self.u_log_std),
-                                        create_graph=True)
+        self.jt_u = torch.autograd.grad(
+            (mean, log_std), params, grad_outputs=(self.u_mean, self.u_log_std), create_graph=True
+        )
 
     def jvp(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         vs = _unflatten(v, self.params)
@@ -161,8 +182,12 @@ class KLHessian:
 
     def __call__(self, v: torch.Tensor) -> torch.Tensor:
         j_mean, j_log_std = self.jvp(v)
-        out = torch.autograd.grad((self.mean, self.log_std), self.params,
-                                  grad_outputs=(self.w_mean * j_mean, self.w_log_std * j_log_std), retain_graph=True)
+        out = torch.autograd.grad(
+            (self.mean, self.log_std),
+            self.params,
+            grad_outputs=(self.w_mean * j_mean, self.w_log_std * j_log_std),
+            retain_graph=True,
+        )
         return torch.cat([o.reshape(-1) for o in out]) + self.damping * v
 
 
@@ -174,9 +199,18 @@ def _unflatten(v: torch.Tensor, like: list[torch.Tensor]) -> list[torch.Tensor]:
     return out
 
 
-def trpo_meta_step(policy: GaussianMLPPolicy, inner_batches: list[TaskBatch], post: TaskBatch, inner_lr: float,
-                   inner_kind: str, max_kl: float, cg_iters: int = 10, cg_damping: float = 1e-5,
-                   backtrack_ratio: float = 0.8, max_backtracks: int = 15) -> dict[str, float]:
+def trpo_meta_step(
+    policy: GaussianMLPPolicy,
+    inner_batches: list[TaskBatch],
+    post: TaskBatch,
+    inner_lr: float,
+    inner_kind: str,
+    max_kl: float,
+    cg_iters: int = 10,
+    cg_damping: float = 1e-5,
+    backtrack_ratio: float = 0.8,
+    max_backtracks: int = 15,
+) -> dict[str, float]:
     """One MAML-TRPO update of ``policy`` in place; returns diagnostics."""
     theta = list(policy.parameters())
     old = parameters_to_vector(theta).detach().clone()
@@ -188,14 +222,20 @@ def trpo_meta_step(policy: GaussianMLPPolicy, inner_batches: list[TaskBatch], po
     step_dir = conjugate_gradient(hvp, grad, iters=cg_iters)
     shs = torch.dot(step_dir, hvp(step_dir))
     beta = torch.sqrt(2 * max_kl / (shs + 1e-8))
-    info = {"loss_before": loss.item(), "ratio_dev_at_start": (ratio - 1).abs().max().item(),
-            "grad_norm": float(grad.norm()), "accepted": 0.0, "backtracks": float(max_backtracks),
-            "kl": 0.0, "loss_after": loss.item()}
+    info = {
+        "loss_before": loss.item(),
+        "ratio_dev_at_start": (ratio - 1).abs().max().item(),
+        "grad_norm": float(grad.norm()),
+        "accepted": 0.0,
+        "backtracks": float(max_backtracks),
+        "kl": 0.0,
+        "loss_after": loss.item(),
+    }
     if not torch.isfinite(beta):
         return info  # skip the step, as the reference does
     full_step = beta * step_dir
     for j in range(max_backtracks):
-        vector_to_parameters(old - backtrack_ratio ** j * full_step, theta)
+        vector_to_parameters(old - backtrack_ratio**j * full_step, theta)
         with torch.no_grad():
             chain = adaptation_chain(policy, inner_batches, inner_lr, inner_kind, create_graph=False)
             new_loss, new_kl, *_ = outer_surrogate_and_kl(policy, chain[-1], post)

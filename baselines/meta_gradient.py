@@ -18,13 +18,13 @@ import numpy as np
 import torch
 
 from baselines.config import BaselineConfig
-from pearl.core.errors import check_finite
 from baselines.maml import TaskBatch, adapt, process_rollouts, trpo_meta_step
 from baselines.policies import GaussianMLPPolicy
 from baselines.promp import adapt_kl_coeffs, promp_objective
 from baselines.rollouts import sample_meta_batch
-from pearl.envs import TaskVectorEnv
+from pearl.core.errors import check_finite
 from pearl.core.hardware import resolve_device, to_device
+from pearl.envs import TaskVectorEnv
 
 
 class MetaGradientAlgorithm:
@@ -59,12 +59,22 @@ class MetaGradientAlgorithm:
         rollouts = []
         for k in range(a.num_inner_steps + 1):
             last = k == a.num_inner_steps
-            ro = sample_meta_batch(venv, self.policy, {name: p.cpu() for name, p in params.items()}, runs, s.action_scale,
-                                   deterministic=deterministic_last and last)
+            ro = sample_meta_batch(
+                venv,
+                self.policy,
+                {name: p.cpu() for name, p in params.items()},
+                runs,
+                s.action_scale,
+                deterministic=deterministic_last and last,
+            )
             rollouts.append(ro)
             # the adaptation signal is the sparse reward where the family has one; the outer objective is dense
-            batch = to_device(process_rollouts(ro, s.discount, s.gae_lambda, s.normalize_advantages,
-                                               use_sparse=s.sparse_rewards and not last), self.device)
+            batch = to_device(
+                process_rollouts(
+                    ro, s.discount, s.gae_lambda, s.normalize_advantages, use_sparse=s.sparse_rewards and not last
+                ),
+                self.device,
+            )
             batches.append(batch)
             if not last:
                 params = adapt(self.policy, params, batch, a.inner_lr, a.inner_loss, create_graph=False)
@@ -81,8 +91,9 @@ class MetaGradientAlgorithm:
         inner, post = batches[:-1], batches[-1]
         if self.is_promp:
             for n in range(a.num_promp_steps):
-                loss, j_clip, kls = promp_objective(self.policy, inner, post, a.inner_lr, a.inner_loss, a.clip_eps,
-                                                    self.kl_coeffs)
+                loss, j_clip, kls = promp_objective(
+                    self.policy, inner, post, a.inner_lr, a.inner_loss, a.clip_eps, self.kl_coeffs
+                )
                 check_finite({"promp_loss": loss}, iteration, step=n)
                 if n == 0:
                     metrics["train/loss_before"] = loss.item()
@@ -97,12 +108,23 @@ class MetaGradientAlgorithm:
             if a.adaptive_inner_kl_penalty:
                 self.kl_coeffs = adapt_kl_coeffs(self.kl_coeffs, inner_kls, a.target_inner_kl)
         else:
-            info = trpo_meta_step(self.policy, inner, post, a.inner_lr, a.inner_loss, a.max_kl, a.cg_iters,
-                                  a.cg_damping, a.backtrack_ratio, a.max_backtracks)
+            info = trpo_meta_step(
+                self.policy,
+                inner,
+                post,
+                a.inner_lr,
+                a.inner_loss,
+                a.max_kl,
+                a.cg_iters,
+                a.cg_damping,
+                a.backtrack_ratio,
+                a.max_backtracks,
+            )
             check_finite({"trpo_surrogate_loss": info["loss_before"]}, iteration)
             metrics.update({f"train/{k}": v for k, v in info.items()})
-        check_finite({"policy_parameters": torch.cat([p.reshape(-1) for p in self.policy.parameters()]).sum()},
-                     iteration)
+        check_finite(
+            {"policy_parameters": torch.cat([p.reshape(-1) for p in self.policy.parameters()]).sum()}, iteration
+        )
         metrics["train/policy_std"] = torch.exp(self.policy.log_std.detach()).mean().item()
         metrics["time/sample_s"] = t1 - t0
         metrics["time/update_s"] = time.perf_counter() - t1
@@ -111,10 +133,12 @@ class MetaGradientAlgorithm:
     def evaluate(self, venv: TaskVectorEnv, num_tasks: int) -> np.ndarray:
         """(num_tasks, S + 1) mean episode return of every adaptation phase per test task."""
         cfg = self.config
-        _, rollouts = self._sample_and_adapt(venv, num_tasks, self.runs_per_test_task,
-                                             deterministic_last=cfg.eval.deterministic)
-        return np.stack([ro.episode_returns(sparse=cfg.sampling.sparse_rewards).mean(1).numpy()
-                         for ro in rollouts], axis=1)
+        _, rollouts = self._sample_and_adapt(
+            venv, num_tasks, self.runs_per_test_task, deterministic_last=cfg.eval.deterministic
+        )
+        return np.stack(
+            [ro.episode_returns(sparse=cfg.sampling.sparse_rewards).mean(1).numpy() for ro in rollouts], axis=1
+        )
 
     # ---- checkpoints ---------------------------------------------------------------------------------
     def state_dict(self) -> dict:

@@ -112,8 +112,9 @@ class GRUPolicyValue(nn.Module):
         """A one-layer GRU's weights in ``torch.gru``'s order (= ``gru._flat_weights``)."""
         return [gru.weight_ih_l0, gru.weight_hh_l0, gru.bias_ih_l0, gru.bias_hh_l0]
 
-    def sequence(self, x: torch.Tensor, mask: torch.Tensor,
-                 h0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def sequence(
+        self, x: torch.Tensor, mask: torch.Tensor, h0: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Whole sequences: x (T, B, in), mask (T, B) -> mean (T, B, A), log_std (A,), value (T, B).
 
         Without padding one fused ``nn.GRU`` call per network; with padding a step loop that keeps
@@ -134,5 +135,4 @@ class GRUPolicyValue(nn.Module):
                 outs_pi.append(o_pi[0])
                 outs_v.append(o_v[0])
             out_pi, out_v = torch.stack(outs_pi), torch.stack(outs_v)
-        return (self.mean_head(out_pi), gaussian.floor_log_std(self.log_std),
-                self.value_head(out_v).squeeze(-1))
+        return (self.mean_head(out_pi), gaussian.floor_log_std(self.log_std), self.value_head(out_v).squeeze(-1))

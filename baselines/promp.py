@@ -22,17 +22,25 @@ from baselines.maml import TaskBatch, adaptation_chain, task_mean
 from baselines.policies import GaussianMLPPolicy
 
 
-def clipped_surrogate(logp: torch.Tensor, logp_old: torch.Tensor, adv: torch.Tensor, mask: torch.Tensor,
-                      clip_eps: float) -> torch.Tensor:
+def clipped_surrogate(
+    logp: torch.Tensor, logp_old: torch.Tensor, adv: torch.Tensor, mask: torch.Tensor, clip_eps: float
+) -> torch.Tensor:
     """PPO's J^CLIP per task (K,): mean_t min(r A, clip(r, 1-eps, 1+eps) A)."""
     ratio = gaussian.likelihood_ratio(logp, logp_old)
     objective = torch.min(ratio * adv, torch.clamp(ratio, 1 - clip_eps, 1 + clip_eps) * adv)
     return task_mean(objective, mask)
 
 
-def promp_objective(policy: GaussianMLPPolicy, inner_batches: list[TaskBatch], post: TaskBatch, inner_lr: float,
-                    inner_kind: str, clip_eps: float, kl_coeffs: list[float],
-                    params: dict | None = None) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+def promp_objective(
+    policy: GaussianMLPPolicy,
+    inner_batches: list[TaskBatch],
+    post: TaskBatch,
+    inner_lr: float,
+    inner_kind: str,
+    clip_eps: float,
+    kl_coeffs: list[float],
+    params: dict | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
     """Returns (loss to minimise, mean clipped objective, [mean inner KL_k for every inner step])."""
     chain = adaptation_chain(policy, inner_batches, inner_lr, inner_kind, create_graph=True, params=params)
     mean, log_std = policy.forward_batched(chain[-1], post.obs)

@@ -24,15 +24,16 @@ import torch
 from baselines import gaussian
 from baselines.advantages import gae, normalize_per_group
 from baselines.config import BaselineConfig
-from pearl.core.errors import check_finite
 from baselines.policies import GRUPolicyValue
 from baselines.rollouts import Trials, sample_trials
-from pearl.envs import TaskVectorEnv
+from pearl.core.errors import check_finite
 from pearl.core.hardware import resolve_device, to_device
+from pearl.envs import TaskVectorEnv
 
 
-def trial_advantages(trials: Trials, num_episodes: int, discount: float, lam: float, across_episodes: bool,
-                     normalize: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def trial_advantages(
+    trials: Trials, num_episodes: int, discount: float, lam: float, across_episodes: bool, normalize: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(advantages, value targets), both (T, K); advantages normalised over the batch if asked."""
     if across_episodes:
         adv = gae(trials.rewards, trials.values, trials.mask, discount, lam)
@@ -51,8 +52,9 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * mask).sum() / mask.sum().clamp(min=1.0)
 
 
-def ppo_losses(model: GRUPolicyValue, trials: Trials, idx: torch.Tensor, adv: torch.Tensor, returns: torch.Tensor,
-               clip_eps: float) -> dict[str, torch.Tensor]:
+def ppo_losses(
+    model: GRUPolicyValue, trials: Trials, idx: torch.Tensor, adv: torch.Tensor, returns: torch.Tensor, clip_eps: float
+) -> dict[str, torch.Tensor]:
     """Clipped surrogate, value and entropy terms on the trials ``idx`` (full BPTT over each trial)."""
     mask = trials.mask[:, idx]
     m = mask.float()
@@ -103,8 +105,9 @@ class RL2Algorithm:
         t0 = time.perf_counter()
         trials = sample_trials(venv, self.acting_model(), E, s.action_scale, sparse_reward_input=s.sparse_rewards)
         t1 = time.perf_counter()
-        adv, returns = trial_advantages(trials, E, s.discount, s.gae_lambda, a.returns_across_episodes,
-                                        s.normalize_advantages)
+        adv, returns = trial_advantages(
+            trials, E, s.discount, s.gae_lambda, a.returns_across_episodes, s.normalize_advantages
+        )
         trials, adv, returns = to_device(trials, self.device), adv.to(self.device), returns.to(self.device)
         K = trials.mask.shape[1]
         log: dict[str, list[float]] = {}
@@ -112,8 +115,9 @@ class RL2Algorithm:
             for idx in torch.randperm(K).chunk(a.num_minibatches):
                 terms = ppo_losses(self.model, trials, idx, adv, returns, a.clip_eps)
                 loss = terms["policy_loss"] + a.vf_coef * terms["value_loss"] - a.entropy_coef * terms["entropy"]
-                check_finite({"policy_loss": terms["policy_loss"], "value_loss": terms["value_loss"]}, iteration,
-                             step=epoch)
+                check_finite(
+                    {"policy_loss": terms["policy_loss"], "value_loss": terms["value_loss"]}, iteration, step=epoch
+                )
                 self.optimizer.zero_grad()
                 loss.backward()
                 if a.max_grad_norm is not None:
@@ -133,8 +137,14 @@ class RL2Algorithm:
     def evaluate(self, venv: TaskVectorEnv, num_tasks: int) -> np.ndarray:
         """(num_tasks, E) mean return of every episode of the test trials per test task."""
         cfg = self.config
-        trials = sample_trials(venv, self.acting_model(), self.eval_episodes, cfg.sampling.action_scale,
-                               sparse_reward_input=cfg.sampling.sparse_rewards, deterministic=cfg.eval.deterministic)
+        trials = sample_trials(
+            venv,
+            self.acting_model(),
+            self.eval_episodes,
+            cfg.sampling.action_scale,
+            sparse_reward_input=cfg.sampling.sparse_rewards,
+            deterministic=cfg.eval.deterministic,
+        )
         per_env = trials.episode_returns(self.eval_episodes, sparse=cfg.sampling.sparse_rewards)  # (K R, E)
         return per_env.view(num_tasks, self.runs_per_test_task, -1).mean(1).numpy()
 

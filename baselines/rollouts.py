@@ -62,8 +62,14 @@ def _sparse(info: dict, reward: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def sample_meta_batch(venv: TaskVectorEnv, policy: GaussianMLPPolicy, params: dict, rollouts_per_task: int,
-                      action_scale: float, deterministic: bool = False) -> Rollouts:
+def sample_meta_batch(
+    venv: TaskVectorEnv,
+    policy: GaussianMLPPolicy,
+    params: dict,
+    rollouts_per_task: int,
+    action_scale: float,
+    deterministic: bool = False,
+) -> Rollouts:
     """One episode per env; ``params`` has a leading task axis K with ``K * rollouts_per_task == venv.num_envs``."""
     K = next(iter(params.values())).shape[0]
     R = rollouts_per_task
@@ -90,9 +96,18 @@ def sample_meta_batch(venv: TaskVectorEnv, policy: GaussianMLPPolicy, params: di
         obs = torch.as_tensor(next_obs)
     s = {k: torch.stack(v) for k, v in out.items()}
     m = s["mask"]
-    return Rollouts(obs=s["obs"], actions=s["actions"] * m.unsqueeze(-1), rewards=s["rewards"] * m,
-                    sparse_rewards=s["sparse"] * m, mask=m, logp=s["logp"] * m, mean=s["mean"],
-                    log_std=log_std.squeeze(1).clone(), num_tasks=K, rollouts_per_task=R)
+    return Rollouts(
+        obs=s["obs"],
+        actions=s["actions"] * m.unsqueeze(-1),
+        rewards=s["rewards"] * m,
+        sparse_rewards=s["sparse"] * m,
+        mask=m,
+        logp=s["logp"] * m,
+        mean=s["mean"],
+        log_std=log_std.squeeze(1).clone(),
+        num_tasks=K,
+        rollouts_per_task=R,
+    )
 
 
 @dataclass
@@ -122,8 +137,14 @@ class Trials:
 
 
 @torch.no_grad()
-def sample_trials(venv: TaskVectorEnv, model: GRUPolicyValue, num_episodes: int, action_scale: float = 1.0,
-                  sparse_reward_input: bool = False, deterministic: bool = False) -> Trials:
+def sample_trials(
+    venv: TaskVectorEnv,
+    model: GRUPolicyValue,
+    num_episodes: int,
+    action_scale: float = 1.0,
+    sparse_reward_input: bool = False,
+    deterministic: bool = False,
+) -> Trials:
     """Run one trial per env: ``num_episodes`` episodes, hidden state reset only at the trial start.
 
     Inputs follow the RL2 paper: at the first step of the trial a_{t-1} = 0, r_{t-1} = 0, d = 0; at
@@ -187,6 +208,15 @@ def sample_trials(venv: TaskVectorEnv, model: GRUPolicyValue, num_episodes: int,
     s["episode"] = torch.tensor(episode)
     # log-likelihoods of the whole trial at once: the same elementwise ops and per-row sums as step by step
     s["logp"] = gaussian.log_likelihood(s["actions"], s["mean"], log_std) * s["mask"]
-    return Trials(inputs=s["inputs"], actions=s["actions"], rewards=s["rewards"], sparse_rewards=s["sparse"],
-                  mask=s["mask"], logp=s["logp"], values=s["values"], episode=s["episode"],
-                  episode_start=s["start"], hidden_at_episode_start=hidden_starts)
+    return Trials(
+        inputs=s["inputs"],
+        actions=s["actions"],
+        rewards=s["rewards"],
+        sparse_rewards=s["sparse"],
+        mask=s["mask"],
+        logp=s["logp"],
+        values=s["values"],
+        episode=s["episode"],
+        episode_start=s["start"],
+        hidden_at_episode_start=hidden_starts,
+    )

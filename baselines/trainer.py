@@ -71,10 +71,15 @@ class BaselineTrainer:
 
         base_seed = cfg.seed * 1_000_003
         n_train_envs = cfg.sampling.meta_batch * self.algo.runs_per_train_task
-        self.train_venv = TaskVectorEnv(cfg.family, self.train_tasks[:1] * n_train_envs, seed=base_seed,
-                                        **cfg.env_kwargs)
-        self.eval_venv = TaskVectorEnv(cfg.family, self._repeat(self.test_tasks, self.algo.runs_per_test_task),
-                                       seed=base_seed + 500_000, **cfg.env_kwargs)
+        self.train_venv = TaskVectorEnv(
+            cfg.family, self.train_tasks[:1] * n_train_envs, seed=base_seed, **cfg.env_kwargs
+        )
+        self.eval_venv = TaskVectorEnv(
+            cfg.family,
+            self._repeat(self.test_tasks, self.algo.runs_per_test_task),
+            seed=base_seed + 500_000,
+            **cfg.env_kwargs,
+        )
         for venv in (self.train_venv, self.eval_venv):
             venv.horizon = self.horizon
         self.iteration = 0  # next iteration to run
@@ -92,8 +97,9 @@ class BaselineTrainer:
 
     def finished(self) -> bool:
         cfg = self.config
-        return ((cfg.num_iterations is not None and self.iteration >= cfg.num_iterations)
-                or (cfg.max_env_steps is not None and self.env_steps >= cfg.max_env_steps))
+        return (cfg.num_iterations is not None and self.iteration >= cfg.num_iterations) or (
+            cfg.max_env_steps is not None and self.env_steps >= cfg.max_env_steps
+        )
 
     # ---- one iteration ------------------------------------------------------------------------
     def run_iteration(self) -> dict[str, float]:
@@ -112,10 +118,16 @@ class BaselineTrainer:
             for k, value in enumerate(curve, start=1):
                 metrics[f"{ADAPTATION_PREFIX}{k}"] = float(value)
             metrics["time/eval_s"] = time.perf_counter() - t1
-            self.last_eval = {"iteration": it, "env_steps": self.env_steps, "final_return": float(curve[-1]),
-                              "adaptation_curve": curve.tolist(), "per_task_final_return": per_task[:, -1].tolist()}
-        metrics.update({ENV_STEPS_METRIC: self.env_steps, ITERATION_METRIC: it,
-                        "time/iteration_s": time.perf_counter() - t0})
+            self.last_eval = {
+                "iteration": it,
+                "env_steps": self.env_steps,
+                "final_return": float(curve[-1]),
+                "adaptation_curve": curve.tolist(),
+                "per_task_final_return": per_task[:, -1].tolist(),
+            }
+        metrics.update(
+            {ENV_STEPS_METRIC: self.env_steps, ITERATION_METRIC: it, "time/iteration_s": time.perf_counter() - t0}
+        )
         return metrics
 
     def evaluate(self) -> np.ndarray:
@@ -125,10 +137,16 @@ class BaselineTrainer:
 
     # ---- checkpoints --------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"iteration": self.iteration, "env_steps": self.env_steps, "last_eval": self.last_eval,
-                "config": self.config.to_dict(), "algo": self.algo.state_dict(),
-                "numpy_rng": self.rng.bit_generator.state, **torch_rng_state(self.algo.device),
-                "env_rng": {"train": self.train_venv.rng_state(), "eval": self.eval_venv.rng_state()}}
+        return {
+            "iteration": self.iteration,
+            "env_steps": self.env_steps,
+            "last_eval": self.last_eval,
+            "config": self.config.to_dict(),
+            "algo": self.algo.state_dict(),
+            "numpy_rng": self.rng.bit_generator.state,
+            **torch_rng_state(self.algo.device),
+            "env_rng": {"train": self.train_venv.rng_state(), "eval": self.eval_venv.rng_state()},
+        }
 
     def load_state_dict(self, state: dict) -> None:
         check_resumable(state["config"], self.config.to_dict(), RESUMABLE_CHANGES)
@@ -150,8 +168,12 @@ class BaselineTrainer:
         self.eval_venv.close()
 
 
-def train(config: BaselineConfig, logger: Logger | None = None, checkpoint_dir: str | os.PathLike | None = None,
-          stop_after: int | None = None) -> dict[str, Any]:
+def train(
+    config: BaselineConfig,
+    logger: Logger | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    stop_after: int | None = None,
+) -> dict[str, Any]:
     """Run (or resume from the latest checkpoint in ``checkpoint_dir``) meta-training; returns a summary.
 
     ``stop_after``: stop once this many iterations are complete (checkpointing then), as if the

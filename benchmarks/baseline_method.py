@@ -42,7 +42,9 @@ class BaselineMethod(MethodAdapter):
         spec = get_family(config.family)
         n_test = min(config.max_test_tasks or spec.n_test, spec.n_test)
         e = config.eval
-        n_evals = sum(1 for it in range(1, iterations + 1) if evaluation_due(it, e.eval_every, finished=it == iterations))
+        n_evals = sum(
+            1 for it in range(1, iterations + 1) if evaluation_due(it, e.eval_every, finished=it == iterations)
+        )
         if config.method == "rl2-ppo":
             per_eval = n_test * e.runs_per_task * (e.num_episodes or config.sampling.episodes_per_task)
         else:
@@ -74,16 +76,21 @@ class BaselineMethod(MethodAdapter):
         trainer = BaselineTrainer(small)
         setup_s = time.perf_counter() - start
         try:
+
             def iteration() -> tuple[int, float]:
                 before = trainer.env_steps
                 metrics = trainer.run_iteration()
                 return trainer.env_steps - before, metrics["time/sample_s"]
+
             per_iteration_s, done = timed_repeats(iteration, seconds, min_calls=1)
         finally:
             trainer.close()
         steps = sum(n for n, _ in done)
-        return {"setup_s": setup_s, "env_step_s": per_iteration_s * len(done) / steps,
-                "sample_step_s": sum(t for _, t in done) / steps}
+        return {
+            "setup_s": setup_s,
+            "env_step_s": per_iteration_s * len(done) / steps,
+            "sample_step_s": sum(t for _, t in done) / steps,
+        }
 
     def estimate_seconds(self, config, costs: dict[str, float]) -> float:
         """Evaluation env steps are costed as sampling only (no update)."""

@@ -46,8 +46,15 @@ def _families_table(rollout: bool, n_tasks: int) -> str:
     rows = []
     for name, spec in FAMILIES.items():
         env = make_env(name)
-        row = [name, spec.env_id, env.observation_space.shape[0], env.action_space.shape[0],
-               spec.horizon, spec.n_train, spec.n_test]
+        row = [
+            name,
+            spec.env_id,
+            env.observation_space.shape[0],
+            env.action_space.shape[0],
+            spec.horizon,
+            spec.n_train,
+            spec.n_test,
+        ]
         env.close()
         if rollout:
             tasks = spec.test_tasks[:n_tasks]
@@ -110,7 +117,7 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
             except (RecursionError, MemoryError):
                 raise ValueError(f"malformed override {shown!r}: the value is nested too deeply to read") from None
         if key.startswith("env_kwargs."):
-            overrides.setdefault("env_kwargs", {})[key[len("env_kwargs."):]] = value
+            overrides.setdefault("env_kwargs", {})[key[len("env_kwargs.") :]] = value
         else:
             overrides[key] = value
     return overrides
@@ -148,9 +155,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     done = completed_runs(store).get(key)
     if done is not None:
         if args.fresh:  # one result per cell: a second COMPLETED run would be averaged in as another seed
-            raise ValueError(f"run {key} is already COMPLETED as run {done} in {store.describe()}; --fresh only "
-                             f"restarts unfinished runs. To run it again, delete run {done} from the store first "
-                             f"(or change --seed or a --set value)")
+            raise ValueError(
+                f"run {key} is already COMPLETED as run {done} in {store.describe()}; --fresh only "
+                f"restarts unfinished runs. To run it again, delete run {done} from the store first "
+                f"(or change --seed or a --set value)"
+            )
         repaired = repair_completed_run(store, key, done)
         print(f"{key}: already completed as run {done} in {store.describe()}" + (f"; {repaired}" if repaired else ""))
         return 0
@@ -160,25 +169,38 @@ def cmd_train(args: argparse.Namespace) -> int:
         if work_dir.exists():
             shutil.rmtree(work_dir)
     steps = method.estimate_env_steps(typed)
-    print(f"{key}: {args.method} on {args.family} ({args.profile}, seed {args.seed}), about "
-          f"{steps['train']:,} meta-training env steps, into {store.describe()}", flush=True)
+    print(
+        f"{key}: {args.method} on {args.family} ({args.profile}, seed {args.seed}), about "
+        f"{steps['train']:,} meta-training env steps, into {store.describe()}",
+        flush=True,
+    )
     progress = TrainProgress.for_method(method, typed, enabled=_show_progress(args), desc=args.method)
     experiment.LISTENERS.append(progress)
     try:
-        result = run_cell({"config": config, "store": store.to_dict(), "max_threads": available_cores(),
-                           "command": train_command(args.method, args.family, args.profile, args.seed,
-                                                    parse_overrides(args.set))})
+        result = run_cell(
+            {
+                "config": config,
+                "store": store.to_dict(),
+                "max_threads": available_cores(),
+                "command": train_command(args.method, args.family, args.profile, args.seed, parse_overrides(args.set)),
+            }
+        )
     finally:
         experiment.LISTENERS.remove(progress)
         progress.close()
-    where = (f"{store.results}/{result['run_id']}" if not store.mongo_url and result["run_id"] is not None
-             else f"run {result['run_id']}")
+    where = (
+        f"{store.results}/{result['run_id']}"
+        if not store.mongo_url and result["run_id"] is not None
+        else f"run {result['run_id']}"
+    )
     if result["status"] == COMPLETED:
         summary = result.get("result") or {}
         last = (summary.get("last_eval") or {}).get("final_return")
         tail = f", test return {last:.2f}" if isinstance(last, (int, float)) else ""
-        print(f"COMPLETED {where} in {result['seconds']:.1f} s: {summary.get('env_steps', '?')} env steps{tail}; "
-              f"checkpoints in {work_dir}")
+        print(
+            f"COMPLETED {where} in {result['seconds']:.1f} s: {summary.get('env_steps', '?')} env steps{tail}; "
+            f"checkpoints in {work_dir}"
+        )
         return 0
     if result["status"] == DONE_ELSEWHERE:
         print(f"{key}: {result['error']}")
@@ -194,15 +216,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.reference:
         from benchmarks.reference_set import PROFILE, reference_cells
 
-        given = [flag for flag, value in (("--methods", args.methods), ("--families", args.families),
-                                          ("--seeds", args.seeds), ("--grid", args.grid), ("--set", args.set),
-                                          ("--profile", args.profile_given)) if value]
+        given = [
+            flag
+            for flag, value in (
+                ("--methods", args.methods),
+                ("--families", args.families),
+                ("--seeds", args.seeds),
+                ("--grid", args.grid),
+                ("--set", args.set),
+                ("--profile", args.profile_given),
+            )
+            if value
+        ]
         if given:
             raise ValueError(f"--reference fixes the cells and the {PROFILE} profile; drop {', '.join(given)}")
         cells = reference_cells()
     else:
-        cells = plan(args.profile, args.methods, args.families, args.seeds, parse_overrides(args.set),
-                     grid=args.grid)
+        cells = plan(args.profile, args.methods, args.families, args.seeds, parse_overrides(args.set), grid=args.grid)
     if args.dry_run:
         if not args.no_estimate:
             from benchmarks.estimate import calibrate_cells, summary
@@ -210,15 +240,26 @@ def cmd_run(args: argparse.Namespace) -> int:
 
             spent = calibrate_cells(cells, log=lambda line: print(line, file=sys.stderr, flush=True))
         profile = PROFILE if args.reference else args.profile
-        print(format_plan(cells, f"the {profile} profile" + ("" if args.profile_given or args.reference else
-                                 f" (the default; --profile {' | '.join(PROFILES)})")))
+        print(
+            format_plan(
+                cells,
+                f"the {profile} profile"
+                + ("" if args.profile_given or args.reference else f" (the default; --profile {' | '.join(PROFILES)})"),
+            )
+        )
         if not args.no_estimate:
             print(summary(cells, args.jobs, available_cores(), spent))
         return 0
     if args.scheduler and args.backend != "dask":
         raise ValueError("--scheduler needs --backend dask")
-    report = run_matrix(cells, _store_from_args(args), jobs=args.jobs, backend=args.backend,
-                        scheduler=args.scheduler, progress=_show_progress(args) is not False)
+    report = run_matrix(
+        cells,
+        _store_from_args(args),
+        jobs=args.jobs,
+        backend=args.backend,
+        scheduler=args.scheduler,
+        progress=_show_progress(args) is not False,
+    )
     return report.exit_code
 
 
@@ -243,21 +284,37 @@ def add_store_args(p: argparse.ArgumentParser) -> None:
     from benchmarks.store import DEFAULT_DB, DEFAULT_RESULTS, MONGO_URL_ENV
 
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--results", metavar="DIR",
-                       help=f"embedded store (Sacred FileStorageObserver directory; default: ./{DEFAULT_RESULTS})")
-    where.add_argument("--mongo", metavar="URL",
-                       help=f"MongoDB URL, e.g. mongodb://localhost:27017 (default: ${MONGO_URL_ENV})")
+    where.add_argument(
+        "--results",
+        metavar="DIR",
+        help=f"embedded store (Sacred FileStorageObserver directory; default: ./{DEFAULT_RESULTS})",
+    )
+    where.add_argument(
+        "--mongo", metavar="URL", help=f"MongoDB URL, e.g. mongodb://localhost:27017 (default: ${MONGO_URL_ENV})"
+    )
     p.add_argument("--db", metavar="NAME", default=None, help=f"MongoDB database (default: {DEFAULT_DB})")
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     """The store options, and what ``train`` and ``run`` add to them."""
     add_store_args(p)
-    p.add_argument("--checkpoints", metavar="DIR", default=None,
-                   help="per-run checkpoint directories (default: RESULTS/checkpoints, ./results/checkpoints with --mongo)")
-    p.add_argument("--set", metavar="KEY=VALUE", nargs="+", action="extend", default=[],
-                   help="config overrides, e.g. algo.num_iterations=3 env_kwargs.goal_radius=0.8")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar (it is off anyway when not on a terminal)")
+    p.add_argument(
+        "--checkpoints",
+        metavar="DIR",
+        default=None,
+        help="per-run checkpoint directories (default: RESULTS/checkpoints, ./results/checkpoints with --mongo)",
+    )
+    p.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        nargs="+",
+        action="extend",
+        default=[],
+        help="config overrides, e.g. algo.num_iterations=3 env_kwargs.goal_radius=0.8",
+    )
+    p.add_argument(
+        "--no-progress", action="store_true", help="no progress bar (it is off anyway when not on a terminal)"
+    )
 
 
 class _ProfileAction(argparse.Action):
@@ -269,8 +326,13 @@ class _ProfileAction(argparse.Action):
 
 
 def _add_profile_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE, action=_ProfileAction,
-                   help=f"budget: {' | '.join(PROFILES)} (default: {DEFAULT_PROFILE})")
+    p.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default=DEFAULT_PROFILE,
+        action=_ProfileAction,
+        help=f"budget: {' | '.join(PROFILES)} (default: {DEFAULT_PROFILE})",
+    )
     p.set_defaults(profile_given=False)
 
 
@@ -292,22 +354,27 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("envs", help="list the task families", description=_families_table.__doc__)
-    p.add_argument("--rollout", action="store_true",
-                   help="also run one random-action episode per family on a few test tasks, in lockstep")
+    p.add_argument(
+        "--rollout",
+        action="store_true",
+        help="also run one random-action episode per family on a few test tasks, in lockstep",
+    )
     p.add_argument("--tasks", type=_positive_int, default=4, help="tasks per family for --rollout (default: 4)")
     p.set_defaults(func=cmd_envs)
 
     p = sub.add_parser("tasks", help="list a family's task parameters")
-    p.add_argument("family", choices=list(FAMILIES), metavar="FAMILY",
-                   help=f"one of: {', '.join(FAMILIES)}")
+    p.add_argument("family", choices=list(FAMILIES), metavar="FAMILY", help=f"one of: {', '.join(FAMILIES)}")
     p.add_argument("--split", choices=["train", "test"], default="train")
     p.add_argument("--format", choices=["lines", "json"], default="lines")
     p.set_defaults(func=cmd_tasks)
 
-    p = sub.add_parser("train", help="one run of a method on a family, recorded by Sacred",
-                       description="Train METHOD on FAMILY through the Sacred experiment (benchmarks.experiment). "
-                                   "A run with the same method, family, seed and config resumes from its checkpoints; "
-                                   "one already COMPLETED in the store is not run again.")
+    p = sub.add_parser(
+        "train",
+        help="one run of a method on a family, recorded by Sacred",
+        description="Train METHOD on FAMILY through the Sacred experiment (benchmarks.experiment). "
+        "A run with the same method, family, seed and config resumes from its checkpoints; "
+        "one already COMPLETED in the store is not run again.",
+    )
     p.add_argument("method", choices=known_methods(), metavar="METHOD", help=f"one of: {', '.join(known_methods())}")
     p.add_argument("family", choices=list(FAMILIES), metavar="FAMILY", help=f"one of: {', '.join(FAMILIES)}")
     _add_profile_arg(p)
@@ -316,36 +383,56 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_args(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("run", help="the paper's benchmark matrix (or part of it)",
-                       description="Run the paper's benchmark matrix (Figures 3-7) over seeds 0 1 2, or the part "
-                                   "selected by --methods/--families/--seeds. Completed runs in the store are skipped; "
-                                   "interrupted or failed ones resume from their checkpoints.")
+    p = sub.add_parser(
+        "run",
+        help="the paper's benchmark matrix (or part of it)",
+        description="Run the paper's benchmark matrix (Figures 3-7) over seeds 0 1 2, or the part "
+        "selected by --methods/--families/--seeds. Completed runs in the store are skipped; "
+        "interrupted or failed ones resume from their checkpoints.",
+    )
     _add_profile_arg(p)
-    p.add_argument("--reference", action="store_true",
-                   help="the suite's reference set (README 'Results'; benchmarks/reference_set.py) instead of a "
-                        "selection of the paper's matrix")
+    p.add_argument(
+        "--reference",
+        action="store_true",
+        help="the suite's reference set (README 'Results'; benchmarks/reference_set.py) instead of a "
+        "selection of the paper's matrix",
+    )
     p.add_argument("--methods", nargs="+", metavar="METHOD", help=f"subset of: {', '.join(known_methods())}")
     p.add_argument("--families", nargs="+", metavar="FAMILY", help=f"subset of: {', '.join(FAMILIES)}")
     p.add_argument("--seeds", nargs="+", type=int, metavar="N", help="seeds (default: 0 1 2)")
-    p.add_argument("--grid", action="store_true",
-                   help="every combination of --methods x --families, instead of the paper's cells")
+    p.add_argument(
+        "--grid", action="store_true", help="every combination of --methods x --families, instead of the paper's cells"
+    )
     p.add_argument("--jobs", type=int, default=1, help="runs at a time (default: 1)")
-    p.add_argument("--backend", choices=["loky", "dask"], default="loky",
-                   help="loky: local processes; dask: a Dask cluster (default: loky)")
-    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
-                   help="Dask scheduler address (with --backend dask; default: a local cluster of --jobs workers)")
-    p.add_argument("--dry-run", action="store_true",
-                   help="print the cells, their env steps and estimated wall time (from a few seconds of calibration "
-                        "per distinct cell on this machine, cached), run nothing")
+    p.add_argument(
+        "--backend",
+        choices=["loky", "dask"],
+        default="loky",
+        help="loky: local processes; dask: a Dask cluster (default: loky)",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="Dask scheduler address (with --backend dask; default: a local cluster of --jobs workers)",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the cells, their env steps and estimated wall time (from a few seconds of calibration "
+        "per distinct cell on this machine, cached), run nothing",
+    )
     p.add_argument("--no-estimate", action="store_true", help="with --dry-run: skip the wall-time calibration")
     _add_run_args(p)
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("export", help="copy COMPLETED runs to another embedded store, without weights",
-                       description=export_doc())
+    p = sub.add_parser(
+        "export", help="copy COMPLETED runs to another embedded store, without weights", description=export_doc()
+    )
     p.add_argument("--results", metavar="DIR", required=True, help="the embedded store to copy from")
     p.add_argument("--out", metavar="DIR", required=True, help="the embedded store to copy into (made if missing)")
-    p.add_argument("--profile", choices=PROFILES, default=None, help="only runs of this profile (default: every profile)")
+    p.add_argument(
+        "--profile", choices=PROFILES, default=None, help="only runs of this profile (default: every profile)"
+    )
     p.add_argument("--max-mb", type=float, default=25.0, help="refuse to grow --out past this size (default: 25)")
     p.set_defaults(func=cmd_export)
     from analysis.cli import add_subcommands

@@ -43,8 +43,9 @@ def _pearl_collector(method: str, family: str, profile: str, threads: int):
 
     def collect() -> int:
         task_ids = rng.integers(0, len(trainer.train_tasks), size=a.num_tasks_sample)
-        return trainer.collector.collect_round(task_ids, a.num_steps_prior, a.num_steps_posterior,
-                                               a.num_extra_rl_steps_posterior, rng)
+        return trainer.collector.collect_round(
+            task_ids, a.num_steps_prior, a.num_steps_posterior, a.num_extra_rl_steps_posterior, rng
+        )
 
     return trainer, collect
 
@@ -58,14 +59,17 @@ def _baseline_collector(method: str, family: str, profile: str, threads: int):
     s, algo, venv = trainer.config.sampling, trainer.algo, trainer.train_venv
     venv.set_tasks(trainer._repeat(trainer.sample_tasks(), algo.runs_per_train_task))
     if method == "rl2-ppo":
+
         def collect() -> int:
-            return sample_trials(venv, algo.model, s.episodes_per_task, s.action_scale,
-                                 sparse_reward_input=s.sparse_rewards).num_steps
+            return sample_trials(
+                venv, algo.model, s.episodes_per_task, s.action_scale, sparse_reward_input=s.sparse_rewards
+            ).num_steps
     else:
         params = algo.policy.per_task(s.meta_batch)
 
         def collect() -> int:
             return sample_meta_batch(venv, algo.policy, params, s.episodes_per_task, s.action_scale).num_steps
+
     return trainer, collect
 
 
@@ -97,8 +101,9 @@ def _timed(collect) -> tuple[float, float]:
     return steps / (time.perf_counter() - wall), steps / (time.process_time() - cpu)
 
 
-def measure(family: str, profile: str, methods: list[str], repeats: int, threads: int,
-            bare_steps: int = 20_000) -> dict:
+def measure(
+    family: str, profile: str, methods: list[str], repeats: int, threads: int, bare_steps: int = 20_000
+) -> dict:
     """Median env steps/s per method and of bare mj_step over ``repeats`` interleaved rounds."""
     import torch
 
@@ -120,23 +125,35 @@ def measure(family: str, profile: str, methods: list[str], repeats: int, threads
         trainer.close()
     med = {name: statistics.median(r) for name, r in wall.items()}
     med_cpu = {name: statistics.median(r) for name, r in cpu.items()}
-    return {"family": family, "profile": profile, "threads": threads, "repeats": repeats,
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "load_average": os.getloadavg(),
-            "steps_per_s": med, "steps_per_cpu_s": med_cpu, "all": {"wall": wall, "cpu": cpu},
-            "fraction_of_bare": {m: med[m] / med["bare mj_step"] for m in methods},
-            "fraction_of_bare_cpu": {m: med_cpu[m] / med_cpu["bare mj_step"] for m in methods}}
+    return {
+        "family": family,
+        "profile": profile,
+        "threads": threads,
+        "repeats": repeats,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "load_average": os.getloadavg(),
+        "steps_per_s": med,
+        "steps_per_cpu_s": med_cpu,
+        "all": {"wall": wall, "cpu": cpu},
+        "fraction_of_bare": {m: med[m] / med["bare mj_step"] for m in methods},
+        "fraction_of_bare_cpu": {m: med_cpu[m] / med_cpu["bare mj_step"] for m in methods},
+    }
 
 
 def print_table(results: list[dict]) -> None:
     """One row per (method, family, profile): env steps/s, bare mj_step's, the fraction; wall clock and CPU time."""
-    print(f"{'method':<21}{'family':<18}{'profile':<9}{'env steps/s':>12}{'bare mj_step':>13}{'fraction':>9}"
-          f"{'| per CPU s':>12}{'bare':>8}{'fraction':>9}")
+    print(
+        f"{'method':<21}{'family':<18}{'profile':<9}{'env steps/s':>12}{'bare mj_step':>13}{'fraction':>9}"
+        f"{'| per CPU s':>12}{'bare':>8}{'fraction':>9}"
+    )
     for r in results:
         bare, bare_cpu = r["steps_per_s"]["bare mj_step"], r["steps_per_cpu_s"]["bare mj_step"]
         for m in r["fraction_of_bare"]:
-            print(f"{m:<21}{r['family']:<18}{r['profile']:<9}{r['steps_per_s'][m]:>12,.0f}{bare:>13,.0f}"
-                  f"{r['fraction_of_bare'][m]:>9.0%}{r['steps_per_cpu_s'][m]:>12,.0f}{bare_cpu:>8,.0f}"
-                  f"{r['fraction_of_bare_cpu'][m]:>9.0%}")
+            print(
+                f"{m:<21}{r['family']:<18}{r['profile']:<9}{r['steps_per_s'][m]:>12,.0f}{bare:>13,.0f}"
+                f"{r['fraction_of_bare'][m]:>9.0%}{r['steps_per_cpu_s'][m]:>12,.0f}{bare_cpu:>8,.0f}"
+                f"{r['fraction_of_bare_cpu'][m]:>9.0%}"
+            )
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -149,13 +166,30 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     all_methods = list(PEARL_METHODS) + list(BASELINES)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--family", nargs="+", default=["cheetah-fwd-back"],
-                        choices=MUJOCO_FAMILIES, metavar="FAMILY",
-                        help="MuJoCo families (default: cheetah-fwd-back)")
-    parser.add_argument("--profile", nargs="+", default=["quick"], choices=PROFILES, metavar="PROFILE",
-                        help=f"config profiles, of {', '.join(PROFILES)} (default: quick)")
-    parser.add_argument("--methods", nargs="+", default=all_methods, choices=all_methods, metavar="METHOD",
-                        help=f"methods to time (default: all of {', '.join(all_methods)})")
+    parser.add_argument(
+        "--family",
+        nargs="+",
+        default=["cheetah-fwd-back"],
+        choices=MUJOCO_FAMILIES,
+        metavar="FAMILY",
+        help="MuJoCo families (default: cheetah-fwd-back)",
+    )
+    parser.add_argument(
+        "--profile",
+        nargs="+",
+        default=["quick"],
+        choices=PROFILES,
+        metavar="PROFILE",
+        help=f"config profiles, of {', '.join(PROFILES)} (default: quick)",
+    )
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        default=all_methods,
+        choices=all_methods,
+        metavar="METHOD",
+        help=f"methods to time (default: all of {', '.join(all_methods)})",
+    )
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds, median reported (default: 3)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default: 1)")
     parser.add_argument("--json", metavar="FILE", help="also write the results (a list, one per family and profile)")
@@ -167,9 +201,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     load = os.getloadavg()[0]
     results = [measure(f, p, args.methods, args.repeats, args.threads) for f in args.family for p in args.profile]
-    print(f"collection against bare mj_step: CPU {results[0]['cpu_capability']}, {args.threads} torch thread(s), "
-          f"median of {args.repeats} interleaved rounds, load average {load:.1f} -> {os.getloadavg()[0]:.1f} "
-          f"on {os.cpu_count()} CPUs")
+    print(
+        f"collection against bare mj_step: CPU {results[0]['cpu_capability']}, {args.threads} torch thread(s), "
+        f"median of {args.repeats} interleaved rounds, load average {load:.1f} -> {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} CPUs"
+    )
     print_table(results)
     if args.json:
         with open(args.json, "w") as f:

@@ -80,8 +80,15 @@ def measure(family: str, n_steps: int, num_tasks: int) -> dict:
     venv = TaskVectorEnv(family, tasks, seed=0)
     vector = _time_vector(venv, rng.uniform(-1, 1, (max(n_steps // num_tasks, 1), num_tasks, act_dim)))
     raw = time_raw(env.unwrapped, rng.uniform(-1, 1, (n_steps, act_dim)))
-    return {"family": family, "single": single, "unwrapped": unwrapped, "vector": vector, "raw": raw,
-            "num_tasks": num_tasks, "steps": n_steps}
+    return {
+        "family": family,
+        "single": single,
+        "unwrapped": unwrapped,
+        "vector": vector,
+        "raw": raw,
+        "num_tasks": num_tasks,
+        "steps": n_steps,
+    }
 
 
 def main(argv: list[str] | None = None) -> list[dict]:

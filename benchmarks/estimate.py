@@ -112,9 +112,11 @@ def summary(cells: list, jobs: int, cores: int, calibration_s: float) -> str:
     slowdown = max(1.0, jobs / max(1, cores))  # more jobs than cores share them
     wall = makespan(estimated, jobs) * slowdown
     missing = sum(1 for c in cells if c.estimate_s is None)
-    return (f"estimated wall time: {duration(wall)} with --jobs {jobs} on {cores} core(s) "
-            f"({duration(sum(estimated))} of runs in all{f'; {missing} cell(s) not estimated' if missing else ''}). "
-            f"An estimate, extrapolated from timing each cell's own trainer for a few seconds on this machine "
-            f"({machine_tag()}; calibration {'cached' if calibration_s == 0 else f'took {calibration_s:.0f} s'}, "
-            f"in {cache_dir()}): costs per iteration, gradient step and env step times the cell's budget; checkpoints "
-            f"and Sacred's bookkeeping not included.")
+    return (
+        f"estimated wall time: {duration(wall)} with --jobs {jobs} on {cores} core(s) "
+        f"({duration(sum(estimated))} of runs in all{f'; {missing} cell(s) not estimated' if missing else ''}). "
+        f"An estimate, extrapolated from timing each cell's own trainer for a few seconds on this machine "
+        f"({machine_tag()}; calibration {'cached' if calibration_s == 0 else f'took {calibration_s:.0f} s'}, "
+        f"in {cache_dir()}): costs per iteration, gradient step and env step times the cell's budget; checkpoints "
+        f"and Sacred's bookkeeping not included."
+    )

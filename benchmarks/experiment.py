@@ -92,10 +92,18 @@ def git_info() -> dict[str, Any] | None:
         _GIT = {}
         if (root / ".git").exists():
             try:
-                commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                                        text=True, timeout=5).stdout.strip()
-                dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                                       capture_output=True, text=True, timeout=5).stdout.strip() != ""
+                commit = subprocess.run(
+                    ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+                ).stdout.strip()
+                dirty = (
+                    subprocess.run(
+                        ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                        capture_output=True,
+                        text=True,
+                        timeout=5,
+                    ).stdout.strip()
+                    != ""
+                )
                 if commit:
                     _GIT = {"commit": commit, "dirty": dirty}
             except (OSError, subprocess.SubprocessError):
@@ -107,9 +115,13 @@ def task_info(family: str) -> dict[str, Any]:
     from pearl.envs import get_family, task_to_jsonable
 
     spec = get_family(family)
-    return {"family": spec.name, "env_id": spec.env_id, "task_seed": spec.task_seed,
-            "train": [task_to_jsonable(t) for t in spec.train_tasks],
-            "test": [task_to_jsonable(t) for t in spec.test_tasks]}
+    return {
+        "family": spec.name,
+        "env_id": spec.env_id,
+        "task_seed": spec.task_seed,
+        "train": [task_to_jsonable(t) for t in spec.train_tasks],
+        "test": [task_to_jsonable(t) for t in spec.test_tasks],
+    }
 
 
 def checkpoint_dir_for(config: dict[str, Any]) -> Path:
@@ -133,10 +145,17 @@ def main(_run, _config):
     check_not_symlink(work_dir)
     existing = spec.checkpoint_files(str(work_dir))
     attempt = _next_attempt(work_dir, _run._id)
-    _run.info.update({"run_key": key, "checkpoint_dir": str(work_dir), "attempt": attempt,
-                      "resumed_from_checkpoint": existing[-1].name if existing else None,
-                      "pearl_bench_version": package_version(), "git": git_info(),
-                      "tasks": task_info(config["family"])})
+    _run.info.update(
+        {
+            "run_key": key,
+            "checkpoint_dir": str(work_dir),
+            "attempt": attempt,
+            "resumed_from_checkpoint": existing[-1].name if existing else None,
+            "pearl_bench_version": package_version(),
+            "git": git_info(),
+            "tasks": task_info(config["family"]),
+        }
+    )
     logger = JournalLogger(work_dir / "metrics.jsonl", sinks=[_run.log_scalar, *LISTENERS])
     _run.info["carried_metric_points"] = logger.num_carried
     with interrupt_on_signals(insist=True):  # training only: a swallowed interrupt is raised again
@@ -184,8 +203,10 @@ def _store_artifacts(run, spec: Method, typed, work_dir: Path) -> None:
         else:
             not_stored[name] = str(path)
     if not_stored:
-        run.info["artifacts_not_stored"] = {"reason": f"larger than {limit / 2**20:g} MB ({ARTIFACT_LIMIT_ENV})",
-                                            "files": not_stored}
+        run.info["artifacts_not_stored"] = {
+            "reason": f"larger than {limit / 2**20:g} MB ({ARTIFACT_LIMIT_ENV})",
+            "files": not_stored,
+        }
 
 
 # ---- command line -------------------------------------------------------------------------

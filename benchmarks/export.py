@@ -52,8 +52,9 @@ def store_size(root: Path) -> int:
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) if root.exists() else 0
 
 
-def export_runs(source: str | Path, dest: str | Path, profile: str | None = None,
-                max_mb: float = DEFAULT_MAX_MB) -> list[Exported]:
+def export_runs(
+    source: str | Path, dest: str | Path, profile: str | None = None, max_mb: float = DEFAULT_MAX_MB
+) -> list[Exported]:
     """Copy the COMPLETED runs of ``source`` (of ``profile``, if given) that ``dest`` lacks; returns what was copied.
 
     Raises ValueError, before writing anything, when ``source`` is not an embedded store or the
@@ -82,8 +83,9 @@ def export_runs(source: str | Path, dest: str | Path, profile: str | None = None
         todo.append((run_dir, key, sum(p.stat().st_size for p in _files_of(run_dir))))
     total = store_size(dest) + sum(n for _, _, n in todo)
     if total > max_mb * 2**20:
-        raise ValueError(f"exporting {len(todo)} run(s) would make {dest} {total / 2**20:.1f} MB, over "
-                         f"--max-mb {max_mb:g}")
+        raise ValueError(
+            f"exporting {len(todo)} run(s) would make {dest} {total / 2**20:.1f} MB, over --max-mb {max_mb:g}"
+        )
     dest.mkdir(parents=True, exist_ok=True)
     next_id = max((int(p.name) for p in _run_dirs(dest)), default=0) + 1
     out = []

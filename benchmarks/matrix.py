@@ -29,8 +29,12 @@ PAPER_EXPERIMENTS: tuple[tuple[tuple[str, ...], tuple[str, ...], str, dict[str, 
     *((("fig3",), ("pearl", "rl2-ppo", "maml-trpo", "promp"), family, {}) for family in MUJOCO_FAMILIES),
     (("fig4", "fig7"), ("pearl", "pearl-deterministic"), "sparse-point-robot", {"goal_radius": 0.2}),
     (("fig4", "fig7"), ("pearl", "pearl-deterministic"), "sparse-point-robot", {"goal_radius": 0.8}),
-    (("fig5", "fig6"), ("pearl", "pearl-rnn-tran", "pearl-rnn-traj", "pearl-ctx-offpolicy", "pearl-ctx-rlbatch"),
-     "cheetah-vel", {}),
+    (
+        ("fig5", "fig6"),
+        ("pearl", "pearl-rnn-tran", "pearl-rnn-traj", "pearl-ctx-offpolicy", "pearl-ctx-rlbatch"),
+        "cheetah-vel",
+        {},
+    ),
 )
 
 
@@ -61,9 +65,14 @@ def _check_names(kind: str, plural: str, given: Sequence[str] | None, valid: Seq
             raise ValueError(f"unknown {kind} {name!r}; valid {plural}: {', '.join(valid)}")
 
 
-def plan(profile: str = DEFAULT_PROFILE, methods: Sequence[str] | None = None, families: Sequence[str] | None = None,
-         seeds: Sequence[int] | None = None, overrides: dict[str, Any] | None = None,
-         grid: bool = False) -> list[Cell]:
+def plan(
+    profile: str = DEFAULT_PROFILE,
+    methods: Sequence[str] | None = None,
+    families: Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
+    overrides: dict[str, Any] | None = None,
+    grid: bool = False,
+) -> list[Cell]:
     """The cells to run, each with its config, run key and env-step estimate."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
@@ -75,8 +84,11 @@ def plan(profile: str = DEFAULT_PROFILE, methods: Sequence[str] | None = None, f
             raise ValueError("--grid needs --methods and --families")
         experiments = [((), tuple(methods), family, {}) for family in families]
     else:
-        experiments = [(figs, tuple(m for m in ms if not methods or m in methods), family, kwargs)
-                       for figs, ms, family, kwargs in PAPER_EXPERIMENTS if not families or family in families]
+        experiments = [
+            (figs, tuple(m for m in ms if not methods or m in methods), family, kwargs)
+            for figs, ms, family, kwargs in PAPER_EXPERIMENTS
+            if not families or family in families
+        ]
     cells: dict[tuple, Cell] = {}
     for figures, exp_methods, family, env_kwargs in experiments:
         for method in exp_methods:
@@ -100,22 +112,29 @@ def plan(profile: str = DEFAULT_PROFILE, methods: Sequence[str] | None = None, f
     return out
 
 
-def _check_all_requested(cells, methods: Sequence[str] | None, families: Sequence[str] | None,
-                         overrides: dict[str, Any]) -> None:
+def _check_all_requested(
+    cells, methods: Sequence[str] | None, families: Sequence[str] | None, overrides: dict[str, Any]
+) -> None:
     """ValueError when a filter or env kwarg the user asked for would be silently left out of the paper's cells."""
     cells = list(cells)
-    for kind, given, present in (("method", methods, {c.method for c in cells}),
-                                 ("family", families, {c.family for c in cells})):
+    for kind, given, present in (
+        ("method", methods, {c.method for c in cells}),
+        ("family", families, {c.family for c in cells}),
+    ):
         missing = [name for name in given or () if name not in present]
         if missing:
-            raise ValueError(f"{kind} {', '.join(map(repr, missing))} has no cell in the paper's matrix together "
-                             f"with the other filters; add --grid to run every combination of --methods x --families")
+            raise ValueError(
+                f"{kind} {', '.join(map(repr, missing))} has no cell in the paper's matrix together "
+                f"with the other filters; add --grid to run every combination of --methods x --families"
+            )
     for name, value in (overrides.get("env_kwargs") or {}).items():
         fixed = sorted({c.env_kwargs[name] for c in cells if name in c.env_kwargs})
         if fixed:
-            raise ValueError(f"--set env_kwargs.{name}={value!r} conflicts with the paper's cells, which fix {name} "
-                             f"to {', '.join(map(repr, fixed))}; to run {name}={value!r}, add --grid (with --methods "
-                             f"and --families)")
+            raise ValueError(
+                f"--set env_kwargs.{name}={value!r} conflicts with the paper's cells, which fix {name} "
+                f"to {', '.join(map(repr, fixed))}; to run {name}={value!r}, add --grid (with --methods "
+                f"and --families)"
+            )
 
 
 def _configure(cell: Cell, profile: str, overrides: dict[str, Any]) -> None:
@@ -158,8 +177,9 @@ def run_key_of_command(command: str) -> str:
         raise ValueError(f"not a pearl-bench train command: {command!r}")
     args = build_parser().parse_args(words[1:])
     spec = get_method(args.method)
-    return run_key(spec.config_to_dict(spec.make_config(args.family, args.profile, parse_overrides(args.set),
-                                                        args.seed)))
+    return run_key(
+        spec.config_to_dict(spec.make_config(args.family, args.profile, parse_overrides(args.set), args.seed))
+    )
 
 
 def format_plan(cells: list[Cell], profile: str = "") -> str:
@@ -167,20 +187,42 @@ def format_plan(cells: list[Cell], profile: str = "") -> str:
     (on ``profile``, a description of the profile the cells were planned with)."""
     from benchmarks.estimate import duration
 
-    header = ["#", "method", "family", "env kwargs", "seed", "figures", "train env steps", "eval env steps", "est. wall",
-              "run key"]
+    header = [
+        "#",
+        "method",
+        "family",
+        "env kwargs",
+        "seed",
+        "figures",
+        "train env steps",
+        "eval env steps",
+        "est. wall",
+        "run key",
+    ]
     rows = []
     for i, cell in enumerate(cells, 1):
         kwargs = ",".join(f"{k}={v}" for k, v in sorted(cell.env_kwargs.items())) or "-"
-        rows.append([str(i), cell.method, cell.family, kwargs, str(cell.seed), ",".join(cell.figures) or "-",
-                     f"{cell.env_steps['train']:,}", f"{cell.env_steps['eval']:,}",
-                     "-" if cell.estimate_s is None else duration(cell.estimate_s), cell.run_key])
+        rows.append(
+            [
+                str(i),
+                cell.method,
+                cell.family,
+                kwargs,
+                str(cell.seed),
+                ",".join(cell.figures) or "-",
+                f"{cell.env_steps['train']:,}",
+                f"{cell.env_steps['eval']:,}",
+                "-" if cell.estimate_s is None else duration(cell.estimate_s),
+                cell.run_key,
+            ]
+        )
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(header, widths)).rstrip(),
-             "  ".join("-" * w for w in widths)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(header, widths)).rstrip(), "  ".join("-" * w for w in widths)]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     total_train = sum(c.env_steps["train"] for c in cells)
     total_eval = sum(c.env_steps["eval"] for c in cells)
-    lines.append(f"{len(cells)} cells: {len(cells)} to run ({total_train:,} meta-training env steps, "
-                 f"{total_eval:,} evaluation env steps)" + (f" on {profile}" if profile else ""))
+    lines.append(
+        f"{len(cells)} cells: {len(cells)} to run ({total_train:,} meta-training env steps, "
+        f"{total_eval:,} evaluation env steps)" + (f" on {profile}" if profile else "")
+    )
     return "\n".join(lines)

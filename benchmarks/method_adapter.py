@@ -63,8 +63,15 @@ class MethodAdapter:
             return False
         Path(out_path).unlink(missing_ok=True)  # a planted symlink is replaced, never written through
         with open_nofollow(out_path, "wb") as f:
-            torch.save({**self.model_state(state), "config": state["config"], "iteration": state["iteration"],
-                        "env_steps": state["env_steps"]}, f)
+            torch.save(
+                {
+                    **self.model_state(state),
+                    "config": state["config"],
+                    "iteration": state["iteration"],
+                    "env_steps": state["env_steps"],
+                },
+                f,
+            )
         return True
 
     def model_state(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
@@ -79,5 +86,8 @@ class MethodAdapter:
         raise NotImplementedError
 
     def progress_info(self, config) -> dict[str, Any]:
-        return {"iterations": self.planned_iterations(config), "env_steps_metric": ENV_STEPS_METRIC,
-                "return_metric": RETURN_METRIC}
+        return {
+            "iterations": self.planned_iterations(config),
+            "env_steps_metric": ENV_STEPS_METRIC,
+            "return_metric": RETURN_METRIC,
+        }

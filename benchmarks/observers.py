@@ -31,8 +31,13 @@ log = logging.getLogger("pearl-bench.observer")
 
 
 class RetryingObserver(RunObserver):
-    def __init__(self, covered: RunObserver, retry_interval: float = 2.0, flush_timeout: float = 300.0,
-                 spill_dir: str | None = None):
+    def __init__(
+        self,
+        covered: RunObserver,
+        retry_interval: float = 2.0,
+        flush_timeout: float = 300.0,
+        spill_dir: str | None = None,
+    ):
         self.covered = covered
         self.priority = getattr(covered, "priority", 0)
         self.retry_interval = retry_interval
@@ -116,8 +121,13 @@ class RetryingObserver(RunObserver):
                 getattr(self.covered, name)(*args, **kwargs)
             except Exception as err:  # noqa: BLE001 - retried after a pause
                 self.failures += 1
-                log.warning("observer: %s not delivered (%s: %s); retrying in %.1f s", name,
-                            type(err).__name__, str(err).splitlines()[0] if str(err) else "", self.retry_interval)
+                log.warning(
+                    "observer: %s not delivered (%s: %s); retrying in %.1f s",
+                    name,
+                    type(err).__name__,
+                    str(err).splitlines()[0] if str(err) else "",
+                    self.retry_interval,
+                )
                 with self._cond:
                     if self._closed and self._give_up:
                         return

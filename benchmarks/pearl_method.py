@@ -39,11 +39,16 @@ class PEARLMethod(MethodAdapter):
         a, e = config.algo, config.eval
         n_train = min(config.max_train_tasks or spec.n_train, spec.n_train)
         n_test = min(config.max_test_tasks or spec.n_test, spec.n_test)
-        per_iteration = a.num_tasks_sample * (a.num_steps_prior + a.num_steps_posterior + a.num_extra_rl_steps_posterior)
+        per_iteration = a.num_tasks_sample * (
+            a.num_steps_prior + a.num_steps_posterior + a.num_extra_rl_steps_posterior
+        )
         initial_steps = a.num_initial_steps * n_train
         train_steps = initial_steps + a.num_iterations * per_iteration
-        n_evals = sum(1 for it in range(a.num_iterations)
-                      if evaluation_due(it + 1, e.eval_every, finished=it + 1 == a.num_iterations))
+        n_evals = sum(
+            1
+            for it in range(a.num_iterations)
+            if evaluation_due(it + 1, e.eval_every, finished=it + 1 == a.num_iterations)
+        )
         eval_steps = n_evals * n_test * e.num_evals * e.num_steps_per_eval
         return {"train": int(train_steps), "eval": int(eval_steps), "initial": int(initial_steps)}
 
@@ -67,19 +72,31 @@ class PEARLMethod(MethodAdapter):
             initial_step_s = seconds_per(lambda: trainer.collector.collect_initial(horizon, rng))
             tasks = rng.integers(0, len(trainer.train_tasks), size=a.num_tasks_sample)
             round_step_s = seconds_per(lambda: trainer.collector.collect_round(tasks, horizon, 0, 0, rng))
-            grad_step_s, _ = timed_repeats(lambda: trainer.learner.update(
-                trainer.sampler.sample(rng.integers(0, len(trainer.train_tasks), a.meta_batch), rng)), seconds)
+            grad_step_s, _ = timed_repeats(
+                lambda: trainer.learner.update(
+                    trainer.sampler.sample(rng.integers(0, len(trainer.train_tasks), a.meta_batch), rng)
+                ),
+                seconds,
+            )
         finally:
             trainer.close()
-        return {"setup_s": setup_s, "initial_step_s": initial_step_s, "env_step_s": round_step_s,
-                "grad_step_s": grad_step_s}
+        return {
+            "setup_s": setup_s,
+            "initial_step_s": initial_step_s,
+            "env_step_s": round_step_s,
+            "grad_step_s": grad_step_s,
+        }
 
     def estimate_seconds(self, config, costs: dict[str, float]) -> float:
         """Evaluation env steps are costed like a collection round's."""
         steps = self.estimate_env_steps(config)
         grad_steps = config.algo.num_iterations * config.algo.num_train_steps_per_itr
-        return (costs["setup_s"] + grad_steps * costs["grad_step_s"] + steps["initial"] * costs["initial_step_s"]
-                + (steps["train"] - steps["initial"] + steps["eval"]) * costs["env_step_s"])
+        return (
+            costs["setup_s"]
+            + grad_steps * costs["grad_step_s"]
+            + steps["initial"] * costs["initial_step_s"]
+            + (steps["train"] - steps["initial"] + steps["eval"]) * costs["env_step_s"]
+        )
 
     def extra_artifacts(self, checkpoint_dir: str, config) -> dict[str, Path]:
         """The latest evaluation trajectories: the trainer's ``.npz`` and ``eval_paths.json`` made from it.
@@ -92,8 +109,8 @@ class PEARLMethod(MethodAdapter):
 
         import numpy as np
 
-        from pearl.envs import get_family, task_to_jsonable
         from pearl.core.files import open_nofollow
+        from pearl.envs import get_family, task_to_jsonable
 
         found = sorted(Path(checkpoint_dir).glob("eval_paths_*.npz"))
         if not found:

@@ -33,8 +33,12 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from pearl.core.configs import PROFILES
 
-GEMM_OPS = {torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops.aten.bmm.default,
-            torch.ops.aten.baddbmm.default}
+GEMM_OPS = {
+    torch.ops.aten.mm.default,
+    torch.ops.aten.addmm.default,
+    torch.ops.aten.bmm.default,
+    torch.ops.aten.baddbmm.default,
+}
 
 
 class Operand(NamedTuple):
@@ -54,8 +58,16 @@ class GemmRecorder(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func in GEMM_OPS:
-            self.calls.append((func, [Operand(a.shape, a.stride(), a.dtype, a.device) if isinstance(a, torch.Tensor) else a
-                                      for a in args], kwargs))
+            self.calls.append(
+                (
+                    func,
+                    [
+                        Operand(a.shape, a.stride(), a.dtype, a.device) if isinstance(a, torch.Tensor) else a
+                        for a in args
+                    ],
+                    kwargs,
+                )
+            )
         return func(*args, **kwargs)
 
 
@@ -76,14 +88,18 @@ def gemm_replay(calls: list[tuple], repeats: int = 3):
     for func, args, kwargs in calls:
         key = (func, tuple(args), tuple(sorted(kwargs.items())))
         if key not in kinds:
-            operands = [torch.empty_strided(a.shape, a.stride, dtype=a.dtype, device=a.device).normal_()
-                        if isinstance(a, Operand)
-                        else a for a in args]
+            operands = [
+                torch.empty_strided(a.shape, a.stride, dtype=a.dtype, device=a.device).normal_()
+                if isinstance(a, Operand)
+                else a
+                for a in args
+            ]
             kinds[key] = [lambda func=func, operands=operands, kwargs=kwargs: func(*operands, **kwargs), 0]
         kinds[key][1] += 1
 
     def run() -> float:
         return sum(count * min(seconds(fn) for _ in range(repeats)) for fn, count in kinds.values())
+
     return run
 
 
@@ -114,12 +130,16 @@ def gemm_fraction(trainer, batches: list, repeats: int) -> dict:
         update_times.append(seconds(lambda: learner.update(batch)))
         gemm_times.append(replay())
     update_s, gemm_s = statistics.median(update_times), statistics.median(gemm_times)
-    return {"gflop_per_step": flops / 1e9, "gemm_calls_per_step": len(recorder.calls),
-            "recorded_gemm_gflop": matmul_flops(recorder.calls) / 1e9,
-            "update_ms": 1e3 * update_s, "gemm_only_ms": 1e3 * gemm_s,
-            "achieved_gflops": flops / update_s / 1e9, "gemm_gflops": flops / gemm_s / 1e9,
-            "gemm_fraction": gemm_s / update_s}
-
+    return {
+        "gflop_per_step": flops / 1e9,
+        "gemm_calls_per_step": len(recorder.calls),
+        "recorded_gemm_gflop": matmul_flops(recorder.calls) / 1e9,
+        "update_ms": 1e3 * update_s,
+        "gemm_only_ms": 1e3 * gemm_s,
+        "achieved_gflops": flops / update_s / 1e9,
+        "gemm_gflops": flops / gemm_s / 1e9,
+        "gemm_fraction": gemm_s / update_s,
+    }
 
 
 def measure(method: str, family: str, profile: str, overrides: dict, grad_steps: int, threads: int) -> dict:
@@ -149,14 +169,17 @@ def measure(method: str, family: str, profile: str, overrides: dict, grad_steps:
         sample_s += t1 - t0
         update_s += t2 - t1
 
-    batches = [trainer.sampler.sample(rng.integers(0, len(trainer.train_tasks), a.meta_batch), rng)
-               for _ in range(min(grad_steps, 4))]
+    batches = [
+        trainer.sampler.sample(rng.integers(0, len(trainer.train_tasks), a.meta_batch), rng)
+        for _ in range(min(grad_steps, 4))
+    ]
     gemm = gemm_fraction(trainer, batches, grad_steps)
 
     task_ids = rng.integers(0, len(trainer.train_tasks), size=a.num_tasks_sample)
     t0 = time.perf_counter()
-    collected = trainer.collector.collect_round(task_ids, a.num_steps_prior, a.num_steps_posterior,
-                                                a.num_extra_rl_steps_posterior, rng)
+    collected = trainer.collector.collect_round(
+        task_ids, a.num_steps_prior, a.num_steps_posterior, a.num_extra_rl_steps_posterior, rng
+    )
     collect_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -166,13 +189,21 @@ def measure(method: str, family: str, profile: str, overrides: dict, grad_steps:
 
     per_iteration_s = (sample_s + update_s) / grad_steps * a.num_train_steps_per_itr + collect_s
     return {
-        "method": method, "family": family, "profile": profile, "threads": threads,
-        "net_size": cfg.net.net_size, "meta_batch": a.meta_batch, "batch_size": a.batch_size,
+        "method": method,
+        "family": family,
+        "profile": profile,
+        "threads": threads,
+        "net_size": cfg.net.net_size,
+        "meta_batch": a.meta_batch,
+        "batch_size": a.batch_size,
         "grad_steps_per_s": grad_steps / (sample_s + update_s),
         "grad_step_ms": {"sample_batch": 1e3 * sample_s / grad_steps, "update": 1e3 * update_s / grad_steps},
-        "precision": cfg.net.precision, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "device": str(trainer.learner.device), "device_name": _device_name(trainer.learner.device),
-        "torch": torch.__version__, "gemm": gemm,
+        "precision": cfg.net.precision,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "device": str(trainer.learner.device),
+        "device_name": _device_name(trainer.learner.device),
+        "torch": torch.__version__,
+        "gemm": gemm,
         "collect_env_steps_per_s": collected / collect_s,
         "initial_env_steps_per_s": initial / initial_s,
         "eval_env_steps_per_s": result.num_steps / eval_s,
@@ -189,7 +220,8 @@ def _device_name(device: torch.device) -> str:
 
 def profile_update(method: str, family: str, profile: str, overrides: dict, threads: int, steps: int = 5) -> str:
     """torch.profiler table of a few gradient steps (top operators by self CPU time)."""
-    from torch.profiler import ProfilerActivity, profile as torch_profile
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
 
     from pearl.config import make_config
     from pearl.trainer import PEARLTrainer
@@ -198,8 +230,10 @@ def profile_update(method: str, family: str, profile: str, overrides: dict, thre
     trainer = PEARLTrainer(cfg)
     rng = trainer.rng
     trainer.collector.collect_initial(min(cfg.algo.num_initial_steps, 4 * trainer.horizon), rng)
-    batches = [trainer.sampler.sample(rng.integers(0, len(trainer.train_tasks), cfg.algo.meta_batch), rng)
-               for _ in range(steps + 1)]
+    batches = [
+        trainer.sampler.sample(rng.integers(0, len(trainer.train_tasks), cfg.algo.meta_batch), rng)
+        for _ in range(steps + 1)
+    ]
     trainer.learner.update(batches[0])
     with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
         for batch in batches[1:]:
@@ -224,20 +258,28 @@ def main(argv: list[str] | None = None) -> dict:
     overrides = parse_overrides(args.set)
 
     r = measure(args.method, args.family, args.profile, overrides, args.grad_steps, args.threads)
-    print(f"{r['method']} on {r['family']} ({r['profile']}; nets {r['net_size']} wide, meta-batch "
-          f"{r['meta_batch']} x {r['batch_size']}, {r['threads']} thread(s), learner on {r['device_name']})")
-    print(f"  gradient steps/s            {r['grad_steps_per_s']:8.2f}   "
-          f"(batch sampling {r['grad_step_ms']['sample_batch']:.1f} ms + update {r['grad_step_ms']['update']:.1f} ms)")
+    print(
+        f"{r['method']} on {r['family']} ({r['profile']}; nets {r['net_size']} wide, meta-batch "
+        f"{r['meta_batch']} x {r['batch_size']}, {r['threads']} thread(s), learner on {r['device_name']})"
+    )
+    print(
+        f"  gradient steps/s            {r['grad_steps_per_s']:8.2f}   "
+        f"(batch sampling {r['grad_step_ms']['sample_batch']:.1f} ms + update {r['grad_step_ms']['update']:.1f} ms)"
+    )
     g = r["gemm"]
-    print(f"  GEMM fraction               {100 * g['gemm_fraction']:8.1f} % of this machine's GEMM rate at the "
-          f"update's shapes: {g['gflop_per_step']:.1f} GFLOP per update ({g['gemm_calls_per_step']} matmuls) in "
-          f"{g['update_ms']:.0f} ms = {g['achieved_gflops']:.1f} GFLOP/s; the same matmuls alone "
-          f"{g['gemm_only_ms']:.0f} ms = {g['gemm_gflops']:.1f} GFLOP/s (medians of {args.grad_steps}, "
-          f"{r['precision']}, {r['device_name']})")
+    print(
+        f"  GEMM fraction               {100 * g['gemm_fraction']:8.1f} % of this machine's GEMM rate at the "
+        f"update's shapes: {g['gflop_per_step']:.1f} GFLOP per update ({g['gemm_calls_per_step']} matmuls) in "
+        f"{g['update_ms']:.0f} ms = {g['achieved_gflops']:.1f} GFLOP/s; the same matmuls alone "
+        f"{g['gemm_only_ms']:.0f} ms = {g['gemm_gflops']:.1f} GFLOP/s (medians of {args.grad_steps}, "
+        f"{r['precision']}, {r['device_name']})"
+    )
     print(f"  collection env steps/s      {r['collect_env_steps_per_s']:8.0f}   (policy in the loop, lockstep)")
     print(f"  evaluation env steps/s      {r['eval_env_steps_per_s']:8.0f}")
-    print(f"  one iteration (estimate)    {r['iteration_s_estimate']:8.1f} s  -> "
-          f"{r['train_env_steps_per_s_estimate']:.1f} meta-training env steps/s overall")
+    print(
+        f"  one iteration (estimate)    {r['iteration_s_estimate']:8.1f} s  -> "
+        f"{r['train_env_steps_per_s_estimate']:.1f} meta-training env steps/s overall"
+    )
     if args.profile_ops:
         print(profile_update(args.method, args.family, args.profile, overrides, args.threads))
     if args.json:

@@ -20,8 +20,14 @@ class TrainProgress:
     metric (0-based), which every method logs once per iteration.
     """
 
-    def __init__(self, iterations: int, env_steps_metric: str | None = None, return_metric: str | None = None,
-                 enabled: bool | None = None, desc: str = "train"):
+    def __init__(
+        self,
+        iterations: int,
+        env_steps_metric: str | None = None,
+        return_metric: str | None = None,
+        enabled: bool | None = None,
+        desc: str = "train",
+    ):
         from tqdm import tqdm
 
         self.env_steps_metric, self.return_metric = env_steps_metric, return_metric

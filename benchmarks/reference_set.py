@@ -25,10 +25,20 @@ REPORT = Path(__file__).resolve().parent / "reference" / "report"
 # (figures, methods, families, seeds, overrides)
 GROUPS: tuple[tuple[str, tuple[str, ...], tuple[str, ...], tuple[int, ...], dict], ...] = (
     ("fig3", ("pearl", "rl2-ppo", "maml-trpo", "promp"), ("cheetah-vel", "cheetah-fwd-back"), (0, 1, 2), {}),
-    ("fig4 fig7", ("pearl", "pearl-deterministic"), ("sparse-point-robot",), (0, 1, 2),
-     {"env_kwargs": {"goal_radius": 0.2}}),
-    ("fig5 fig6", ("pearl-rnn-tran", "pearl-rnn-traj", "pearl-ctx-offpolicy", "pearl-ctx-rlbatch"), ("cheetah-vel",),
-     (0,), {}),
+    (
+        "fig4 fig7",
+        ("pearl", "pearl-deterministic"),
+        ("sparse-point-robot",),
+        (0, 1, 2),
+        {"env_kwargs": {"goal_radius": 0.2}},
+    ),
+    (
+        "fig5 fig6",
+        ("pearl-rnn-tran", "pearl-rnn-traj", "pearl-ctx-offpolicy", "pearl-ctx-rlbatch"),
+        ("cheetah-vel",),
+        (0,),
+        {},
+    ),
 )
 
 
@@ -55,8 +65,10 @@ def readme_blocks() -> dict[str, str]:
 
     shipped = completed_runs(StoreSpec(results=str(SHIPPED)))
     pending = [f"- {c.label}" for c in reference_cells() if c.run_key not in shipped]
-    return {"reference-final-returns": final_returns_block(query.open_store(results=SHIPPED)).strip(),
-            "reference-pending": "\n".join(pending or ["- none"])}
+    return {
+        "reference-final-returns": final_returns_block(query.open_store(results=SHIPPED)).strip(),
+        "reference-pending": "\n".join(pending or ["- none"]),
+    }
 
 
 def write_readme_blocks(readme: Path = README) -> None:

@@ -32,8 +32,7 @@ from typing import Any, Callable, Iterable, TextIO
 
 from benchmarks.matrix import Cell
 from benchmarks.store import StoreSpec, check_store, completed_runs, repair_completed_run
-from benchmarks.worker import (BUSY, COMPLETED, DONE_ELSEWHERE, FAILED, INTERRUPTED, NOT_STARTED, lock_owner,
-                               run_cell)
+from benchmarks.worker import BUSY, COMPLETED, DONE_ELSEWHERE, FAILED, INTERRUPTED, NOT_STARTED, lock_owner, run_cell
 
 BACKENDS = ("loky", "dask")
 REMIND_S = 15.0  # after the first signal, forward it again to runs still in flight every REMIND_S seconds
@@ -73,9 +72,12 @@ class MatrixReport:
             parts.append(f"{c[NOT_STARTED]} not started")
         elsewhere = {"running elsewhere": c[BUSY], "completed elsewhere meanwhile": c[DONE_ELSEWHERE]}
         skipped = Counter(reason.split(" (")[0] for _, reason in self.skipped) + Counter(
-            {why: n for why, n in elsewhere.items() if n})
-        parts.append(f"{len(self.skipped) + c[BUSY] + c[DONE_ELSEWHERE]} skipped"
-                     + (f" ({'; '.join(f'{n} {why}' for why, n in skipped.items())})" if skipped else ""))
+            {why: n for why, n in elsewhere.items() if n}
+        )
+        parts.append(
+            f"{len(self.skipped) + c[BUSY] + c[DONE_ELSEWHERE]} skipped"
+            + (f" ({'; '.join(f'{n} {why}' for why, n in skipped.items())})" if skipped else "")
+        )
         lines = ["summary: " + ", ".join(parts)]
         lines += [f"  FAILED {_label(r)}: {r['error']}" for r in self.results if r["status"] == FAILED]
         if self.interrupted:
@@ -131,9 +133,14 @@ class _StopSignals:
             raise KeyboardInterrupt
         self.stop_file.touch()
         forwarded = self._forward()
-        in_flight = f"interrupting {forwarded} run(s) in flight" if self.work_dirs else "asking the runs in flight to stop"
-        print(f"pearl-bench: {signal.Signals(signum).name}: {in_flight}, starting no new ones (again to abort)",
-              file=sys.stderr, flush=True)
+        in_flight = (
+            f"interrupting {forwarded} run(s) in flight" if self.work_dirs else "asking the runs in flight to stop"
+        )
+        print(
+            f"pearl-bench: {signal.Signals(signum).name}: {in_flight}, starting no new ones (again to abort)",
+            file=sys.stderr,
+            flush=True,
+        )
         threading.Thread(target=self._watch, name="pearl-bench-stop-watchdog", daemon=True).start()
 
     def _forward(self) -> int:
@@ -156,21 +163,34 @@ class _StopSignals:
         while not self.ended.wait(min(REMIND_S, ABORT_S - waited)):
             waited += min(REMIND_S, ABORT_S - waited)
             if waited >= ABORT_S:
-                print(f"pearl-bench: runs in flight did not stop within {ABORT_S:.0f} s: aborting", file=sys.stderr,
-                      flush=True)
+                print(
+                    f"pearl-bench: runs in flight did not stop within {ABORT_S:.0f} s: aborting",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 if not self.ended.is_set():
                     os.kill(os.getpid(), signal.SIGTERM)  # the main thread's handler raises KeyboardInterrupt
                 return
             reminded = self._forward()
             if reminded:
-                print(f"pearl-bench: {reminded} run(s) still in flight after {waited:.0f} s: signalled again",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"pearl-bench: {reminded} run(s) still in flight after {waited:.0f} s: signalled again",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
 
-def run_matrix(cells: list[Cell], store: StoreSpec, jobs: int = 1, backend: str = "loky",
-               scheduler: str | None = None, progress: bool = True, out: TextIO | None = None,
-               sacred_options: dict[str, Any] | None = None,
-               on_result: Callable[[dict[str, Any]], None] | None = None) -> MatrixReport:
+def run_matrix(
+    cells: list[Cell],
+    store: StoreSpec,
+    jobs: int = 1,
+    backend: str = "loky",
+    scheduler: str | None = None,
+    progress: bool = True,
+    out: TextIO | None = None,
+    sacred_options: dict[str, Any] | None = None,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+) -> MatrixReport:
     """Run ``cells`` into ``store`` (see the module docstring); prints a line per finished run."""
     from tqdm import tqdm
 
@@ -191,16 +211,33 @@ def run_matrix(cells: list[Cell], store: StoreSpec, jobs: int = 1, backend: str 
     if jobs > len(todo):
         jobs = len(todo)  # more workers than runs would only start idle processes
     if backend == "loky" and jobs > available_cores():
-        print(f"pearl-bench: warning: {jobs} jobs on {available_cores()} core(s): runs will compete for the CPU",
-              file=sys.stderr, flush=True)
+        print(
+            f"pearl-bench: warning: {jobs} jobs on {available_cores()} core(s): runs will compete for the CPU",
+            file=sys.stderr,
+            flush=True,
+        )
     stop_file = store.checkpoint_root / f".stop-{uuid.uuid4().hex[:12]}"
     threads = max(1, available_cores() // jobs) if backend == "loky" else 1
-    requests = [{"config": c.config, "store": store.to_dict(), "max_threads": threads, "stop_file": str(stop_file),
-                 "sacred_options": sacred_options, "command": c.command} for c in todo]
-    print(f"running {len(todo)} run(s) on {backend} ({jobs} job(s), at most {threads} torch thread(s) each) "
-          f"into {store.describe()}", file=out, flush=True)
-    bar = tqdm(total=len(todo), unit="run", desc="matrix", disable=not progress or None, file=sys.stderr,
-               dynamic_ncols=True)
+    requests = [
+        {
+            "config": c.config,
+            "store": store.to_dict(),
+            "max_threads": threads,
+            "stop_file": str(stop_file),
+            "sacred_options": sacred_options,
+            "command": c.command,
+        }
+        for c in todo
+    ]
+    print(
+        f"running {len(todo)} run(s) on {backend} ({jobs} job(s), at most {threads} torch thread(s) each) "
+        f"into {store.describe()}",
+        file=out,
+        flush=True,
+    )
+    bar = tqdm(
+        total=len(todo), unit="run", desc="matrix", disable=not progress or None, file=sys.stderr, dynamic_ncols=True
+    )
     # loky runs get the signal forwarded; Dask runs sit in worker threads and watch the stop file instead
     forward_to = [store.checkpoint_root / c.run_key for c in todo] if backend == "loky" else []
     signals = _StopSignals(stop_file, forward_to)
@@ -239,8 +276,9 @@ def _cells_to_run(cells: list[Cell], store: StoreSpec, report: MatrixReport, out
     return todo
 
 
-def _execute(requests: list[dict], jobs: int, backend: str, scheduler: str | None,
-             signals: _StopSignals) -> Iterable[dict[str, Any]]:
+def _execute(
+    requests: list[dict], jobs: int, backend: str, scheduler: str | None, signals: _StopSignals
+) -> Iterable[dict[str, Any]]:
     if backend == "loky" and jobs == 1:
         for request in requests:
             yield run_cell(request)
@@ -279,9 +317,14 @@ class _dask_client:
             # reaches only this process, which stops the runs through the stop file. No dashboard; the
             # scheduler's HTTP endpoints take a free port (its default, 8787, clashes between matrices).
             with _sigint_ignored():
-                self.cluster = LocalCluster(n_workers=self.jobs, threads_per_worker=1, processes=True,
-                                            host="127.0.0.1", dashboard_address=":0",
-                                            scheduler_kwargs={"dashboard": False})
+                self.cluster = LocalCluster(
+                    n_workers=self.jobs,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=":0",
+                    scheduler_kwargs={"dashboard": False},
+                )
             self.client = Client(self.cluster)
         return self.client
 
@@ -307,5 +350,8 @@ def _sigint_ignored():
 def _warn_multithreaded(client) -> None:
     threads = client.nthreads()
     if any(n > 1 for n in threads.values()):
-        print("pearl-bench: warning: some Dask workers have several threads; Sacred runs sharing a process "
-              "interfere (start workers with --nthreads 1)", file=sys.stderr)
+        print(
+            "pearl-bench: warning: some Dask workers have several threads; Sacred runs sharing a process "
+            "interfere (start workers with --nthreads 1)",
+            file=sys.stderr,
+        )

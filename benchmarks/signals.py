@@ -36,8 +36,9 @@ STOP_FILE_POLL_S = 0.2
 
 
 @contextlib.contextmanager
-def interrupt_on_signals(on_signal: Callable[[int], None] | None = None,
-                         stop_file: str | None = None, insist: bool = False) -> Iterator[bool]:
+def interrupt_on_signals(
+    on_signal: Callable[[int], None] | None = None, stop_file: str | None = None, insist: bool = False
+) -> Iterator[bool]:
     """Inside the block the first SIGINT/SIGTERM raises KeyboardInterrupt; yields whether it is armed.
 
     ``insist``: the block holds only the run's own work, none of Sacred's bookkeeping; later signals raise
@@ -71,7 +72,8 @@ def interrupt_on_signals(on_signal: Callable[[int], None] | None = None,
             _state.update(fired=True, fired_depth=_state["depth"])
             raise KeyboardInterrupt(signal.Signals(signum).name)
         if 0 < _state["insist"] <= min(_state["depth"], _state["fired_depth"]) and not isinstance(
-                sys.exc_info()[1], KeyboardInterrupt):  # the first one was swallowed, not still on its way out
+            sys.exc_info()[1], KeyboardInterrupt
+        ):  # the first one was swallowed, not still on its way out
             raise KeyboardInterrupt(signal.Signals(signum).name)
 
     previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
@@ -123,5 +125,6 @@ def _interrupt_when_file_exists(path: str) -> Iterator[None]:
 
 def _async_raise(thread_id: int, exc_type: type[BaseException] | None) -> None:
     """Schedule ``exc_type`` in thread ``thread_id`` (None clears a pending one)."""
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id),
-                                               ctypes.py_object(exc_type) if exc_type else None)
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread_id), ctypes.py_object(exc_type) if exc_type else None
+    )

@@ -63,22 +63,34 @@ def check_db_name(db: str) -> None:
     """StoreError for a name MongoDB would refuse, before any connection is made."""
     bad = sorted({c for c in db if c in DB_NAME_FORBIDDEN or c == "\0"})
     if not db or bad or len(db.encode()) > 63:
-        why = (f"it contains {' '.join(repr(c) for c in bad)}" if bad else
-               "it is empty" if not db else f"it is {len(db.encode())} bytes long")
-        raise StoreError(f"invalid MongoDB database name {db!r}: {why}; use letters, digits, '_' and '-' "
-                         f"(at most 63 bytes), e.g. --db pearl_bench")
+        why = (
+            f"it contains {' '.join(repr(c) for c in bad)}"
+            if bad
+            else "it is empty"
+            if not db
+            else f"it is {len(db.encode())} bytes long"
+        )
+        raise StoreError(
+            f"invalid MongoDB database name {db!r}: {why}; use letters, digits, '_' and '-' "
+            f"(at most 63 bytes), e.g. --db pearl_bench"
+        )
 
 
-def resolve_store(results: str | None = None, mongo: str | None = None, db: str | None = None,
-                  checkpoints: str | None = None) -> StoreSpec:
+def resolve_store(
+    results: str | None = None, mongo: str | None = None, db: str | None = None, checkpoints: str | None = None
+) -> StoreSpec:
     """The MongoDB store when a URL is given (``mongo``, else ``PEARL_BENCH_MONGO_URL`` unless ``results``
     names an embedded store explicitly: an explicit option beats the environment), else the embedded one."""
     if db is not None:
         check_db_name(db)
     mongo = mongo or (None if results is not None else os.environ.get(MONGO_URL_ENV)) or None
     results_dir = os.path.abspath(results if results is not None else DEFAULT_RESULTS)
-    return StoreSpec(results=results_dir, mongo_url=mongo, db=db or DEFAULT_DB,
-                     checkpoints=os.path.abspath(checkpoints) if checkpoints else None)
+    return StoreSpec(
+        results=results_dir,
+        mongo_url=mongo,
+        db=db or DEFAULT_DB,
+        checkpoints=os.path.abspath(checkpoints) if checkpoints else None,
+    )
 
 
 def redact(url: str) -> str:
@@ -91,8 +103,9 @@ def _mongo_client(url: str, timeout_ms: int):
     """A client for ``url`` (tests replace this with a mongomock factory)."""
     import pymongo
 
-    return pymongo.MongoClient(url, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms,
-                               socketTimeoutMS=max(timeout_ms, 20_000))
+    return pymongo.MongoClient(
+        url, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms, socketTimeoutMS=max(timeout_ms, 20_000)
+    )
 
 
 def _first_line(err: BaseException, limit: int = 160) -> str:
@@ -118,8 +131,10 @@ def mongo_database(spec: StoreSpec, timeout_s: float = CONNECT_TIMEOUT_S):
     except pymongo.errors.OperationFailure as err:
         raise StoreError(f"MongoDB at {redact(url)} refused access: {_first_line(err)}") from None
     except pymongo.errors.PyMongoError as err:
-        raise StoreError(f"cannot reach MongoDB at {redact(url)} within {timeout_s:g} s "
-                         f"({type(err).__name__}: {_first_line(err, 100)})") from None
+        raise StoreError(
+            f"cannot reach MongoDB at {redact(url)} within {timeout_s:g} s "
+            f"({type(err).__name__}: {_first_line(err, 100)})"
+        ) from None
     return client[spec.db]
 
 
@@ -151,9 +166,13 @@ def make_observers(spec: StoreSpec) -> list:
     db = mongo_database(spec)
     spill_dir = spec.checkpoint_root / "_unsent"
     covered = SourceOnceMongoObserver.create_from(
-        db["runs"], gridfs.GridFS(db), metrics_collection=db["metrics"], failure_dir=str(spill_dir))
-    return [RetryingObserver(covered, retry_interval=RETRY_INTERVAL_S, flush_timeout=FLUSH_TIMEOUT_S,
-                             spill_dir=str(spill_dir))]
+        db["runs"], gridfs.GridFS(db), metrics_collection=db["metrics"], failure_dir=str(spill_dir)
+    )
+    return [
+        RetryingObserver(
+            covered, retry_interval=RETRY_INTERVAL_S, flush_timeout=FLUSH_TIMEOUT_S, spill_dir=str(spill_dir)
+        )
+    ]
 
 
 # ---- finding earlier runs -----------------------------------------------------------------
@@ -182,15 +201,23 @@ def recorded_runs(spec: StoreSpec) -> list[dict[str, Any]]:
             continue
         config = _read_json(child / "config.json")
         if isinstance(config, dict) and {"method", "family", "seed"} <= set(config):
-            out.append({"run_id": int(child.name), "status": _read_json(child / "run.json").get("status"),
-                        "run_key": run_key(config)})
+            out.append(
+                {
+                    "run_id": int(child.name),
+                    "status": _read_json(child / "run.json").get("status"),
+                    "run_key": run_key(config),
+                }
+            )
     return out
 
 
 def completed_runs(spec: StoreSpec) -> dict[str, Any]:
     """run key -> id of a COMPLETED run with that key."""
-    return {r["run_key"]: r["run_id"] for r in sorted(recorded_runs(spec), key=lambda r: str(r["run_id"]))
-            if r["status"] == "COMPLETED"}
+    return {
+        r["run_key"]: r["run_id"]
+        for r in sorted(recorded_runs(spec), key=lambda r: str(r["run_id"]))
+        if r["status"] == "COMPLETED"
+    }
 
 
 # ---- attempts that died -------------------------------------------------------------------
@@ -204,16 +231,20 @@ def mark_dead_attempts(spec: StoreSpec, key: str, work_dir: Path) -> list[Any]:
     so a RUNNING attempt recorded there was killed (e.g. SIGKILL) before it could report its end.
     """
     marked = []
-    note = {"marked_dead_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "marked_dead_reason": "RUNNING in the store, but no process holds the cell's lock in "
-                                  f"{work_dir} (killed without reporting its end)"}
+    note = {
+        "marked_dead_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "marked_dead_reason": "RUNNING in the store, but no process holds the cell's lock in "
+        f"{work_dir} (killed without reporting its end)",
+    }
     if spec.mongo_url:
         runs = mongo_database(spec)["runs"]
         for r in recorded_runs(spec):
             if r["run_key"] == key and r["status"] == "RUNNING":
                 here = [{"info.checkpoint_dir": str(work_dir)}, {"info.checkpoint_dir": {"$exists": False}}]
-                found = runs.update_one({"_id": r["run_id"], "status": "RUNNING", "$or": here},
-                                        {"$set": {"status": DEAD_STATUS, **{f"info.{k}": v for k, v in note.items()}}})
+                found = runs.update_one(
+                    {"_id": r["run_id"], "status": "RUNNING", "$or": here},
+                    {"$set": {"status": DEAD_STATUS, **{f"info.{k}": v for k, v in note.items()}}},
+                )
                 if found.modified_count:
                     marked.append(r["run_id"])
         return marked
@@ -252,9 +283,14 @@ def rebuild_metrics(spec: StoreSpec, run_id: Any, journal: dict[str, list[tuple[
     run_dir = Path(spec.results) / str(run_id)
     entry = _read_json(run_dir / "run.json")
     when = entry.get("stop_time") or entry.get("heartbeat")
-    metrics = {name: {"steps": [s for s, _ in points], "timestamps": [when] * len(points),
-                      "values": [v if math.isfinite(v) else str(v) for _, v in points]}
-               for name, points in journal.items()}
+    metrics = {
+        name: {
+            "steps": [s for s, _ in points],
+            "timestamps": [when] * len(points),
+            "values": [v if math.isfinite(v) else str(v) for _, v in points],
+        }
+        for name, points in journal.items()
+    }
     _write_json_atomic(run_dir / "metrics.json", metrics)
     entry["metrics_rebuilt_from_journal"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     _write_json_atomic(run_dir / "run.json", entry)

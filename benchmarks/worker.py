@@ -88,12 +88,25 @@ def run_cell(request: dict[str, Any]) -> dict[str, Any]:
     """
     start = time.time()
     config = dict(request["config"])
-    out: dict[str, Any] = {"run_key": run_key(config), "method": config.get("method"), "family": config.get("family"),
-                           "env_kwargs": config.get("env_kwargs") or {}, "seed": config.get("seed"), "status": None, "run_id": None, "error": None, "result": None}
+    out: dict[str, Any] = {
+        "run_key": run_key(config),
+        "method": config.get("method"),
+        "family": config.get("family"),
+        "env_kwargs": config.get("env_kwargs") or {},
+        "seed": config.get("seed"),
+        "status": None,
+        "run_id": None,
+        "error": None,
+        "result": None,
+    }
     stop_file = request.get("stop_file")
     if stop_file and os.path.exists(stop_file):
-        return {**out, "status": NOT_STARTED, "error": "the matrix was interrupted before this run started",
-                "seconds": 0.0}
+        return {
+            **out,
+            "status": NOT_STARTED,
+            "error": "the matrix was interrupted before this run started",
+            "seconds": 0.0,
+        }
     cap = request.get("max_threads")
     if cap:  # workers x threads <= cores: lower the config's thread count to the cap, never raise it
         import torch
@@ -113,8 +126,15 @@ def run_cell(request: dict[str, Any]) -> dict[str, Any]:
         return {**out, "status": FAILED, "seconds": time.time() - start, "error": _one_line(err)}
 
 
-def _run_locked(held: dict[str, Any] | None, out: dict[str, Any], config: dict[str, Any], store: StoreSpec,
-                work_dir: Path, request: dict[str, Any], start: float) -> dict[str, Any]:
+def _run_locked(
+    held: dict[str, Any] | None,
+    out: dict[str, Any],
+    config: dict[str, Any],
+    store: StoreSpec,
+    work_dir: Path,
+    request: dict[str, Any],
+    start: float,
+) -> dict[str, Any]:
     """``run_cell`` once the cell's lock is tried (``held`` is None when another process has it)."""
     stop_file = request.get("stop_file")
 
@@ -124,17 +144,30 @@ def _run_locked(held: dict[str, Any] | None, out: dict[str, Any], config: dict[s
 
     if held is None:
         owner = lock_owner(work_dir) or {}
-        return {**out, "status": BUSY, "seconds": time.time() - start,
-                "error": f"already running in process {owner.get('pid', '?')} on {owner.get('host', '?')}"}
+        return {
+            **out,
+            "status": BUSY,
+            "seconds": time.time() - start,
+            "error": f"already running in process {owner.get('pid', '?')} on {owner.get('host', '?')}",
+        }
     dead = mark_dead_attempts(store, out["run_key"], work_dir)
     if dead:
-        print(f"pearl-bench: marked run(s) {', '.join(map(str, dead))} of {out['run_key']} {DEAD_STATUS}: "
-              f"RUNNING in the store but killed without reporting their end", file=sys.stderr, flush=True)
+        print(
+            f"pearl-bench: marked run(s) {', '.join(map(str, dead))} of {out['run_key']} {DEAD_STATUS}: "
+            f"RUNNING in the store but killed without reporting their end",
+            file=sys.stderr,
+            flush=True,
+        )
     # the store is read again under the lock: the cell may have finished while this process waited
     done = completed_runs(store).get(out["run_key"])
     if done is not None:
-        return {**out, "status": DONE_ELSEWHERE, "run_id": done, "seconds": time.time() - start,
-                "error": f"completed by another process as run {done} meanwhile; not run again"}
+        return {
+            **out,
+            "status": DONE_ELSEWHERE,
+            "run_id": done,
+            "seconds": time.time() - start,
+            "error": f"completed by another process as run {done} meanwhile; not run again",
+        }
     from benchmarks import experiment
 
     experiment.LAST_RUN_ID = None
@@ -149,8 +182,11 @@ def _run_locked(held: dict[str, Any] | None, out: dict[str, Any], config: dict[s
         out.update(status=COMPLETED, run_id=run._id, result=run.result)
     except KeyboardInterrupt:
         on_signal(0)
-        out.update(status=INTERRUPTED, run_id=experiment.LAST_RUN_ID,
-                   error="interrupted; resumes from its last checkpoint on the next run")
+        out.update(
+            status=INTERRUPTED,
+            run_id=experiment.LAST_RUN_ID,
+            error="interrupted; resumes from its last checkpoint on the next run",
+        )
     except Exception as err:  # noqa: BLE001 - reported, the matrix goes on
         out.update(status=FAILED, run_id=experiment.LAST_RUN_ID, error=_one_line(err))
     finally:

@@ -181,7 +181,7 @@ class MultiTaskReplayBuffer:
             while filled < num_rows:
                 j = int(rng.integers(len(starts)))
                 take = min(int(lengths[j]), num_rows - filled)
-                physical[i, filled:filled + take] = (starts[j] + np.arange(take)) % self.slots
+                physical[i, filled : filled + take] = (starts[j] + np.arange(take)) % self.slots
                 filled += take
         return self.data[tasks[:, None], physical]
 
@@ -194,9 +194,15 @@ class MultiTaskReplayBuffer:
     # ---- checkpointing -------------------------------------------------------------------
     def state_dict(self) -> dict:
         used = int(self.size.max()) if self.size.size else 0
-        return {"data": self.data[:, :used].copy(), "slots": self.slots, "size": self.size.copy(),
-                "ptr": self.ptr.copy(), "capacity": self.capacity, "added": self.added.copy(),
-                "episode_starts": [s.copy() for s in self.episode_starts]}
+        return {
+            "data": self.data[:, :used].copy(),
+            "slots": self.slots,
+            "size": self.size.copy(),
+            "ptr": self.ptr.copy(),
+            "capacity": self.capacity,
+            "added": self.added.copy(),
+            "episode_starts": [s.copy() for s in self.episode_starts],
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.capacity = int(state["capacity"])
@@ -223,9 +229,19 @@ class Batch:
 class BatchSampler:
     """RL batches from B and context batches from S_c, per the method's switches."""
 
-    def __init__(self, rl_buffer: MultiTaskReplayBuffer, enc_buffer: MultiTaskReplayBuffer, *,
-                 context_source: str, sequence_context: bool, rl_batch_mode: str, batch_size: int,
-                 embedding_batch_size: int, use_next_obs: bool, sparse_rewards: bool):
+    def __init__(
+        self,
+        rl_buffer: MultiTaskReplayBuffer,
+        enc_buffer: MultiTaskReplayBuffer,
+        *,
+        context_source: str,
+        sequence_context: bool,
+        rl_batch_mode: str,
+        batch_size: int,
+        embedding_batch_size: int,
+        use_next_obs: bool,
+        sparse_rewards: bool,
+    ):
         if context_source not in ("recent", "replay", "rl-batch"):
             raise ValueError(f"unknown context source {context_source!r}; valid: 'recent', 'replay', 'rl-batch'")
         if rl_batch_mode not in ("transitions", "trajectories"):
@@ -267,5 +283,11 @@ class BatchSampler:
         else:
             context = self.sample_context(tasks, rng)
         L = self.layout
-        return Batch(obs=rows[..., L.obs], action=rows[..., L.action], reward=rows[..., L.reward],
-                     terminal=rows[..., L.terminal], next_obs=rows[..., L.next_obs], context=context)
+        return Batch(
+            obs=rows[..., L.obs],
+            action=rows[..., L.action],
+            reward=rows[..., L.reward],
+            terminal=rows[..., L.terminal],
+            next_obs=rows[..., L.next_obs],
+            context=context,
+        )

@@ -39,6 +39,7 @@ METHODS = (
     "pearl-deterministic",
 )
 
+
 @dataclass
 class AlgoConfig:
     """Algorithm 1 budgets and SAC hyperparameters (reference Section 1.1 defaults)."""
@@ -151,39 +152,75 @@ FAMILY_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "eval": dict(num_evals=1, num_steps_per_eval=600, num_exp_traj_eval=2),
     },
     "cheetah-fwd-back": {  # oyster's cheetah-dir
-        "algo": dict(meta_batch=4, num_steps_prior=1000, num_extra_rl_steps_posterior=1000,
-                     embedding_batch_size=256),
+        "algo": dict(meta_batch=4, num_steps_prior=1000, num_extra_rl_steps_posterior=1000, embedding_batch_size=256),
         "eval": dict(num_evals=4, num_steps_per_eval=600, num_exp_traj_eval=2),
     },
     "ant-fwd-back": {  # oyster's ant-dir with forward_backward=True (paper-time script)
-        "algo": dict(meta_batch=4, num_steps_prior=400, num_extra_rl_steps_posterior=600,
-                     num_train_steps_per_itr=4000, embedding_batch_size=256),
+        "algo": dict(
+            meta_batch=4,
+            num_steps_prior=400,
+            num_extra_rl_steps_posterior=600,
+            num_train_steps_per_itr=4000,
+            embedding_batch_size=256,
+        ),
         "eval": dict(num_evals=4, num_steps_per_eval=600, num_exp_traj_eval=2),
     },
     "ant-goal-2d": {
-        "algo": dict(meta_batch=10, num_steps_prior=400, num_extra_rl_steps_posterior=600,
-                     num_train_steps_per_itr=4000, embedding_batch_size=256, kl_lambda=1.0),
+        "algo": dict(
+            meta_batch=10,
+            num_steps_prior=400,
+            num_extra_rl_steps_posterior=600,
+            num_train_steps_per_itr=4000,
+            embedding_batch_size=256,
+            kl_lambda=1.0,
+        ),
         "eval": dict(num_evals=1, num_steps_per_eval=600, num_exp_traj_eval=2),
     },
     "humanoid-dir-2d": {
-        "algo": dict(num_steps_prior=400, num_extra_rl_steps_posterior=600,
-                     num_train_steps_per_itr=4000, embedding_batch_size=256),
+        "algo": dict(
+            num_steps_prior=400,
+            num_extra_rl_steps_posterior=600,
+            num_train_steps_per_itr=4000,
+            embedding_batch_size=256,
+        ),
         "eval": dict(num_evals=1, num_steps_per_eval=600, num_exp_traj_eval=2),
     },
     "walker-params": {
-        "algo": dict(meta_batch=10, num_steps_prior=400, num_extra_rl_steps_posterior=600,
-                     num_train_steps_per_itr=4000, embedding_batch_size=100, use_next_obs_in_context=True),
+        "algo": dict(
+            meta_batch=10,
+            num_steps_prior=400,
+            num_extra_rl_steps_posterior=600,
+            num_train_steps_per_itr=4000,
+            embedding_batch_size=100,
+            use_next_obs_in_context=True,
+        ),
         "eval": dict(num_evals=2, num_steps_per_eval=600, num_exp_traj_eval=2),
     },
     "point-robot": {
-        "algo": dict(num_initial_steps=200, num_steps_prior=200, num_extra_rl_steps_posterior=200,
-                     num_train_steps_per_itr=1000, reward_scale=100.0, kl_lambda=0.1),
+        "algo": dict(
+            num_initial_steps=200,
+            num_steps_prior=200,
+            num_extra_rl_steps_posterior=200,
+            num_train_steps_per_itr=1000,
+            reward_scale=100.0,
+            kl_lambda=0.1,
+        ),
         "eval": dict(num_steps_per_eval=60, record_paths=True),
     },
     "sparse-point-robot": {
-        "algo": dict(num_initial_steps=200, num_tasks_sample=10, num_steps_prior=100, num_steps_posterior=900,
-                     num_extra_rl_steps_posterior=0, num_train_steps_per_itr=1000, embedding_batch_size=1024,
-                     discount=0.90, reward_scale=100.0, kl_lambda=1.0, sparse_rewards=True),
+        "algo": dict(
+            num_initial_steps=200,
+            num_tasks_sample=10,
+            num_steps_prior=100,
+            num_steps_posterior=900,
+            num_extra_rl_steps_posterior=0,
+            num_train_steps_per_itr=1000,
+            embedding_batch_size=1024,
+            discount=0.90,
+            reward_scale=100.0,
+            kl_lambda=1.0,
+            sparse_rewards=True,
+        ),
         "eval": dict(num_steps_per_eval=400, num_exp_traj_eval=5, record_paths=True),
     },
 }
@@ -209,9 +246,19 @@ QUICK_ITERATIONS = {
 PROFILE_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
     "smoke": {
         "top": dict(max_train_tasks=4, max_test_tasks=2, checkpoint_every=1),
-        "algo": dict(num_iterations=2, num_initial_steps=20, num_tasks_sample=2, num_steps_prior=20,
-                     num_steps_posterior=0, num_extra_rl_steps_posterior=20, num_train_steps_per_itr=5,
-                     meta_batch=3, batch_size=16, embedding_batch_size=8, replay_buffer_size=10_000),
+        "algo": dict(
+            num_iterations=2,
+            num_initial_steps=20,
+            num_tasks_sample=2,
+            num_steps_prior=20,
+            num_steps_posterior=0,
+            num_extra_rl_steps_posterior=20,
+            num_train_steps_per_itr=5,
+            meta_batch=3,
+            batch_size=16,
+            embedding_batch_size=8,
+            replay_buffer_size=10_000,
+        ),
         "net": dict(latent_size=2, net_size=16, num_hidden_layers=2, encoder_hidden=16, encoder_hidden_layers=2),
         "eval": dict(num_evals=1, num_exp_traj_eval=1, eval_every=1, record_paths=True),
     },
@@ -229,9 +276,15 @@ assert tuple(PROFILE_SETTINGS) == PROFILES
 def _smoke_family_settings(family: str) -> dict[str, dict[str, Any]]:
     """Short episodes for smoke runs: MuJoCo horizons cut to 10 steps, point robots keep 20."""
     horizon = 10 if family in MUJOCO_FAMILIES else 20
-    out = {"algo": dict(max_path_length=horizon, num_initial_steps=horizon, num_steps_prior=horizon,
-                        num_extra_rl_steps_posterior=horizon),
-           "eval": dict(num_steps_per_eval=3 * horizon)}
+    out = {
+        "algo": dict(
+            max_path_length=horizon,
+            num_initial_steps=horizon,
+            num_steps_prior=horizon,
+            num_extra_rl_steps_posterior=horizon,
+        ),
+        "eval": dict(num_steps_per_eval=3 * horizon),
+    }
     if family == "sparse-point-robot":
         out["algo"].update(num_steps_posterior=horizon, num_extra_rl_steps_posterior=0)
         out["eval"].update(num_exp_traj_eval=2)
@@ -243,12 +296,17 @@ def _quick_budget(cfg: PEARLConfig) -> configs.Layer:
     a = cfg.algo
     iterations = QUICK_ITERATIONS[cfg.family]
     run_steps = a.num_initial_steps + iterations * a.num_tasks_sample * (
-        a.num_steps_prior + a.num_steps_posterior + a.num_extra_rl_steps_posterior)
+        a.num_steps_prior + a.num_steps_posterior + a.num_extra_rl_steps_posterior
+    )
     return {"algo": dict(num_iterations=iterations, replay_buffer_size=max(a.replay_buffer_size, run_steps))}
 
 
-def make_config(method: str = "pearl", family: str = "cheetah-vel", profile: str = DEFAULT_PROFILE,
-                overrides: dict[str, Any] | None = None) -> PEARLConfig:
+def make_config(
+    method: str = "pearl",
+    family: str = "cheetah-vel",
+    profile: str = DEFAULT_PROFILE,
+    overrides: dict[str, Any] | None = None,
+) -> PEARLConfig:
     """Defaults, then the family preset, then the profile, then ``overrides`` (``pearl.core.configs.build``).
 
     Override keys are either flat field names (``kl_lambda``; every field name is unique across
@@ -277,8 +335,10 @@ def validate(cfg: PEARLConfig) -> None:
     if cfg.algo.num_steps_prior + cfg.algo.num_steps_posterior == 0 and cfg.context_source == "recent":
         raise ValueError("num_steps_prior + num_steps_posterior must be > 0: the context buffer would stay empty")
     if cfg.algo.num_steps_prior + cfg.algo.num_steps_posterior + cfg.algo.num_extra_rl_steps_posterior == 0:
-        raise ValueError("num_steps_prior + num_steps_posterior + num_extra_rl_steps_posterior must be > 0: "
-                         "metrics are logged against env steps, which must grow every iteration")
+        raise ValueError(
+            "num_steps_prior + num_steps_posterior + num_extra_rl_steps_posterior must be > 0: "
+            "metrics are logged against env steps, which must grow every iteration"
+        )
     from pearl.core.hardware import check_precision  # torch, on first use
 
     check_precision(cfg.net.precision, cfg.device)

@@ -41,9 +41,19 @@ class EvalResult:
     path_lengths: np.ndarray | None = None  # (n_tasks, num_evals, max_episodes)
 
 
-def evaluate_online(agent: PEARLAgent, venv: TaskVectorEnv, tasks: list[Task], sampler: BatchSampler, *,
-                    num_evals: int, num_steps_per_eval: int, num_exp_traj_eval: int, deterministic: bool = True,
-                    sparse_rewards: bool = False, record_paths: bool = False) -> EvalResult:
+def evaluate_online(
+    agent: PEARLAgent,
+    venv: TaskVectorEnv,
+    tasks: list[Task],
+    sampler: BatchSampler,
+    *,
+    num_evals: int,
+    num_steps_per_eval: int,
+    num_exp_traj_eval: int,
+    deterministic: bool = True,
+    sparse_rewards: bool = False,
+    record_paths: bool = False,
+) -> EvalResult:
     """Online adaptation on ``tasks``; ``venv`` must hold ``len(tasks) * num_evals`` envs."""
     n_tasks, n_runs = len(tasks), len(tasks) * num_evals
     if venv.num_envs != n_runs:
@@ -62,8 +72,9 @@ def evaluate_online(agent: PEARLAgent, venv: TaskVectorEnv, tasks: list[Task], s
     z = belief.rsample()
     while (count < num_steps_per_eval).any():
         running = count < num_steps_per_eval
-        episode = run_episode(agent, venv, z, sampler.layout, deterministic=deterministic,
-                              record_observations=record_paths)
+        episode = run_episode(
+            agent, venv, z, sampler.layout, deterministic=deterministic, record_observations=record_paths
+        )
         steps_spent += int(episode.lengths.sum())
         ret = episode.sparse_returns if sparse_rewards else episode.returns
         episode_returns.append(np.where(running, ret, np.nan))
@@ -106,7 +117,10 @@ def evaluate_online(agent: PEARLAgent, venv: TaskVectorEnv, tasks: list[Task], s
         num_steps=steps_spent,
     )
     if record_paths:
-        result.paths = np.stack(paths, axis=1).transpose(2, 1, 0, 3).reshape(
-            n_tasks, num_evals, len(paths), horizon + 1, venv.obs_dim)
+        result.paths = (
+            np.stack(paths, axis=1)
+            .transpose(2, 1, 0, 3)
+            .reshape(n_tasks, num_evals, len(paths), horizon + 1, venv.obs_dim)
+        )
         result.path_lengths = np.stack(path_lengths, axis=1).reshape(n_tasks, num_evals, -1)
     return result

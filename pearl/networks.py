@@ -87,8 +87,7 @@ class ValueNet(nn.Module):
 class TanhGaussianPolicy(nn.Module):
     """pi(a | s, z): a = tanh(u), u ~ N(mean, std), separate linear heads for mean and log-std."""
 
-    def __init__(self, obs_dim: int, latent_dim: int, act_dim: int, hidden: int, num_layers: int,
-                 init_w: float = 1e-3):
+    def __init__(self, obs_dim: int, latent_dim: int, act_dim: int, hidden: int, num_layers: int, init_w: float = 1e-3):
         super().__init__()
         self.trunk = MLP(obs_dim + latent_dim, act_dim, hidden, num_layers, init_w=init_w)  # .last = mean head
         self.log_std_head = nn.Linear(hidden, act_dim)

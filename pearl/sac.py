@@ -32,12 +32,23 @@ PRECISIONS = ("float32", "bfloat16")  # of the hidden layers in gradient steps (
 class PEARLAgent(nn.Module):
     """Encoder q_phi(z|c), policy pi_theta(a|s,z), twin Q(s,a,z), V(s,z) and the target V."""
 
-    def __init__(self, obs_dim: int, act_dim: int, context_dim: int, encoder_type: str, latent_size: int,
-                 net_size: int, num_hidden_layers: int, encoder_hidden: int, encoder_hidden_layers: int):
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        context_dim: int,
+        encoder_type: str,
+        latent_size: int,
+        net_size: int,
+        num_hidden_layers: int,
+        encoder_hidden: int,
+        encoder_hidden_layers: int,
+    ):
         super().__init__()
         self.obs_dim, self.act_dim, self.latent_dim = obs_dim, act_dim, latent_size
-        self.encoder: ContextEncoder = make_encoder(encoder_type, context_dim, latent_size, encoder_hidden,
-                                                    encoder_hidden_layers)
+        self.encoder: ContextEncoder = make_encoder(
+            encoder_type, context_dim, latent_size, encoder_hidden, encoder_hidden_layers
+        )
         self.policy = TanhGaussianPolicy(obs_dim, latent_size, act_dim, net_size, num_hidden_layers)
         self.qf = TwinQ(obs_dim, act_dim, latent_size, net_size, num_hidden_layers)
         self.vf = ValueNet(obs_dim, latent_size, net_size, num_hidden_layers)
@@ -52,8 +63,10 @@ class PEARLAgent(nn.Module):
     @torch.no_grad()
     def infer_posterior(self, context: np.ndarray, mask: np.ndarray | None = None) -> Posterior:
         """q(z | c) for a batch of contexts ``(task, N, context_dim)`` (no gradients), in host memory."""
-        posterior = self.encoder(torch.as_tensor(context, dtype=torch.float32, device=self.device),
-                                 None if mask is None else torch.as_tensor(mask, device=self.device))
+        posterior = self.encoder(
+            torch.as_tensor(context, dtype=torch.float32, device=self.device),
+            None if mask is None else torch.as_tensor(mask, device=self.device),
+        )
         return posterior if self.device.type == "cpu" else posterior.to("cpu")
 
     def prior(self, num_tasks: int) -> Posterior:
@@ -73,9 +86,22 @@ class PEARLAgent(nn.Module):
 class PEARLLearner:
     """Optimisers and the gradient step of Algorithm 1 (lines 11-22)."""
 
-    def __init__(self, agent: PEARLAgent, *, policy_lr: float, qf_lr: float, vf_lr: float, context_lr: float,
-                 discount: float, reward_scale: float, kl_lambda: float, soft_target_tau: float,
-                 policy_mean_reg_weight: float, policy_std_reg_weight: float, precision: str = "float32"):
+    def __init__(
+        self,
+        agent: PEARLAgent,
+        *,
+        policy_lr: float,
+        qf_lr: float,
+        vf_lr: float,
+        context_lr: float,
+        discount: float,
+        reward_scale: float,
+        kl_lambda: float,
+        soft_target_tau: float,
+        policy_mean_reg_weight: float,
+        policy_std_reg_weight: float,
+        precision: str = "float32",
+    ):
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; valid choices: {', '.join(PRECISIONS)}")
         self.agent = agent
@@ -93,8 +119,12 @@ class PEARLLearner:
         self._target_params = list(agent.target_vf.parameters())
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"policy": self.policy_optimizer, "qf": self.qf_optimizer, "vf": self.vf_optimizer,
-                "context": self.context_optimizer}
+        return {
+            "policy": self.policy_optimizer,
+            "qf": self.qf_optimizer,
+            "vf": self.vf_optimizer,
+            "context": self.context_optimizer,
+        }
 
     def autocast(self):
         """bf16 autocast of the hidden layers' matmuls when ``precision="bfloat16"`` (a speed option:
@@ -113,7 +143,8 @@ class PEARLLearner:
         a = self.agent
         obs, action, reward, terminal, next_obs, context = (
             torch.from_numpy(x).to(self.device)
-            for x in (batch.obs, batch.action, batch.reward, batch.terminal, batch.next_obs, batch.context))
+            for x in (batch.obs, batch.action, batch.reward, batch.terminal, batch.next_obs, batch.context)
+        )
         num_tasks, batch_size = reward.shape
 
         posterior = a.encoder(context)
@@ -129,8 +160,18 @@ class PEARLLearner:
             q_target = self.reward_scale * reward + (1.0 - terminal) * self.discount * target_v
         qf_loss = F.mse_loss(q_pred[0], q_target) + F.mse_loss(q_pred[1], q_target)
         kl_loss = self.kl_lambda * posterior.kl_to_prior().sum()  # summed over tasks, as oyster
-        return dict(qf_loss=qf_loss, kl_loss=kl_loss, v_pred=v_pred, new_action=new_action, log_pi=log_pi,
-                    mean=mean, log_std=log_std, obs=obs, z_bar=z_bar, posterior=posterior)
+        return dict(
+            qf_loss=qf_loss,
+            kl_loss=kl_loss,
+            v_pred=v_pred,
+            new_action=new_action,
+            log_pi=log_pi,
+            mean=mean,
+            log_std=log_std,
+            obs=obs,
+            z_bar=z_bar,
+            posterior=posterior,
+        )
 
     def actor_losses(self, out: dict):
         """V and policy losses (steps 3-4) from the current (updated) Q networks."""
@@ -138,9 +179,11 @@ class PEARLLearner:
             min_q_new = self.agent.qf(out["obs"], out["new_action"], out["z_bar"]).min(0).values
         v_target = (min_q_new - out["log_pi"]).detach()
         vf_loss = F.mse_loss(out["v_pred"], v_target)
-        policy_loss = ((out["log_pi"] - min_q_new).mean()
-                       + self.mean_reg * out["mean"].pow(2).mean()
-                       + self.std_reg * out["log_std"].pow(2).mean())
+        policy_loss = (
+            (out["log_pi"] - min_q_new).mean()
+            + self.mean_reg * out["mean"].pow(2).mean()
+            + self.std_reg * out["log_std"].pow(2).mean()
+        )
         return vf_loss, policy_loss
 
     def update(self, batch: Batch, iteration: int = -1, step: int = -1) -> torch.Tensor:
@@ -178,12 +221,13 @@ class PEARLLearner:
 
     @staticmethod
     def _check(names, losses, iteration: int, step: int) -> None:
-        values = torch.stack([l.detach() for l in losses])
+        values = torch.stack([loss.detach() for loss in losses])
         if not bool(torch.isfinite(values).all()):
             bad = [n for n, v in zip(names, values.tolist()) if not np.isfinite(v)]
             raise NonFiniteLossError(
                 f"non-finite {', '.join(bad)} ({', '.join(f'{n}={v}' for n, v in zip(names, values.tolist()))}) "
-                f"at iteration {iteration}, gradient step {step}")
+                f"at iteration {iteration}, gradient step {step}"
+            )
 
     def state_dict(self) -> dict:
         return {name: opt.state_dict() for name, opt in self.optimizers().items()}

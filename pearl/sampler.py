@@ -53,8 +53,14 @@ class EpisodeBatch:
         return self.rows[: self.lengths[i], i]
 
 
-def run_episode(agent: PEARLAgent, venv: TaskVectorEnv, z: torch.Tensor, layout: Layout,
-                deterministic: bool = False, record_observations: bool = False) -> EpisodeBatch:
+def run_episode(
+    agent: PEARLAgent,
+    venv: TaskVectorEnv,
+    z: torch.Tensor,
+    layout: Layout,
+    deterministic: bool = False,
+    record_observations: bool = False,
+) -> EpisodeBatch:
     """Reset every env and run one episode with a fixed ``z (n, latent)`` per env."""
     n, horizon = venv.num_envs, venv.horizon
     rows = np.zeros((horizon, n, layout.width), dtype=np.float32)
@@ -78,8 +84,9 @@ def run_episode(agent: PEARLAgent, venv: TaskVectorEnv, z: torch.Tensor, layout:
         if record_observations:
             observations.append(obs)
         t += 1
-    return EpisodeBatch(rows[:t], lengths, returns, sparse_returns,
-                        np.stack(observations) if record_observations else None)
+    return EpisodeBatch(
+        rows[:t], lengths, returns, sparse_returns, np.stack(observations) if record_observations else None
+    )
 
 
 MAX_LOCKSTEP_ENVS = 64  # envs stepped together by a collection phase (at least one per task)
@@ -88,9 +95,16 @@ MAX_LOCKSTEP_ENVS = 64  # envs stepped together by a collection phase (at least 
 class Collector:
     """Fills the per-task RL and context buffers of the train tasks."""
 
-    def __init__(self, agent: PEARLAgent, train_tasks: list[Task], venv_init: TaskVectorEnv,
-                 venv_explore: TaskVectorEnv, rl_buffer: MultiTaskReplayBuffer,
-                 enc_buffer: MultiTaskReplayBuffer, sampler: BatchSampler):
+    def __init__(
+        self,
+        agent: PEARLAgent,
+        train_tasks: list[Task],
+        venv_init: TaskVectorEnv,
+        venv_explore: TaskVectorEnv,
+        rl_buffer: MultiTaskReplayBuffer,
+        enc_buffer: MultiTaskReplayBuffer,
+        sampler: BatchSampler,
+    ):
         self.agent = agent
         self.train_tasks = train_tasks
         self.venv_init, self.venv_explore = venv_init, venv_explore
@@ -112,8 +126,15 @@ class Collector:
             z[torch.from_numpy(~prior_z)] = self.agent.infer_posterior(context).rsample()
         return z
 
-    def _phase(self, venv: TaskVectorEnv, task_ids: np.ndarray, num_steps: int, use_posterior: bool,
-               to_context: bool, rng: np.random.Generator) -> int:
+    def _phase(
+        self,
+        venv: TaskVectorEnv,
+        task_ids: np.ndarray,
+        num_steps: int,
+        use_posterior: bool,
+        to_context: bool,
+        rng: np.random.Generator,
+    ) -> int:
         """Collect >= ``num_steps`` transitions for each task of ``task_ids``; returns transitions stored."""
         if num_steps <= 0:
             return 0
@@ -152,8 +173,14 @@ class Collector:
         task_ids = np.arange(len(self.train_tasks))
         return self._phase(self.venv_init, task_ids, num_steps, use_posterior=False, to_context=True, rng=rng)
 
-    def collect_round(self, task_ids: np.ndarray, num_steps_prior: int, num_steps_posterior: int,
-                      num_extra_rl_steps_posterior: int, rng: np.random.Generator) -> int:
+    def collect_round(
+        self,
+        task_ids: np.ndarray,
+        num_steps_prior: int,
+        num_steps_posterior: int,
+        num_extra_rl_steps_posterior: int,
+        rng: np.random.Generator,
+    ) -> int:
         """One iteration's data for the sampled tasks (Algorithm 1, lines 3-10).
 
         The tasks' context buffers are emptied first, so they hold only this round's data (the

@@ -30,8 +30,16 @@ from pearl.config import PEARLConfig, validate
 from pearl.core.checkpoint import check_resumable, save_checkpoint, set_torch_rng_state, torch_rng_state
 from pearl.core.files import open_nofollow
 from pearl.core.hardware import resolve_device, resolve_precision
-from pearl.core.logger import (ADAPTATION_PREFIX, ENV_STEPS_METRIC, EVAL_ENV_STEPS_METRIC, GRAD_STEPS_METRIC,
-                               ITERATION_METRIC, RETURN_METRIC, TRAIN_PREFIX, Logger)
+from pearl.core.logger import (
+    ADAPTATION_PREFIX,
+    ENV_STEPS_METRIC,
+    EVAL_ENV_STEPS_METRIC,
+    GRAD_STEPS_METRIC,
+    ITERATION_METRIC,
+    RETURN_METRIC,
+    TRAIN_PREFIX,
+    Logger,
+)
 from pearl.core.loop import evaluation_due, train_loop
 from pearl.envs import TaskVectorEnv, get_family
 from pearl.evaluation import EvalResult, evaluate_online
@@ -61,10 +69,15 @@ class PEARLTrainer:
         a, e = cfg.algo, cfg.eval
         self.venvs = {
             "init": TaskVectorEnv(cfg.family, self.train_tasks, seed=base_seed, **cfg.env_kwargs),
-            "explore": TaskVectorEnv(cfg.family, self.train_tasks[:1] * a.num_tasks_sample, seed=base_seed + 100_000,
-                                     **cfg.env_kwargs),
-            "eval": TaskVectorEnv(cfg.family, [t for t in self.test_tasks for _ in range(e.num_evals)],
-                                  seed=base_seed + 200_000, **cfg.env_kwargs),
+            "explore": TaskVectorEnv(
+                cfg.family, self.train_tasks[:1] * a.num_tasks_sample, seed=base_seed + 100_000, **cfg.env_kwargs
+            ),
+            "eval": TaskVectorEnv(
+                cfg.family,
+                [t for t in self.test_tasks for _ in range(e.num_evals)],
+                seed=base_seed + 200_000,
+                **cfg.env_kwargs,
+            ),
         }
         for venv in self.venvs.values():
             venv.horizon = self.horizon
@@ -75,22 +88,52 @@ class PEARLTrainer:
         self.rl_buffer = MultiTaskReplayBuffer(n_train, layout, a.replay_buffer_size)
         self.enc_buffer = MultiTaskReplayBuffer(n_train, layout, a.replay_buffer_size)
         self.sampler = BatchSampler(
-            self.rl_buffer, self.enc_buffer, context_source=cfg.context_source,
-            sequence_context=cfg.context_is_sequence, rl_batch_mode=cfg.rl_batch_mode, batch_size=a.batch_size,
-            embedding_batch_size=a.embedding_batch_size, use_next_obs=a.use_next_obs_in_context,
-            sparse_rewards=a.sparse_rewards)
+            self.rl_buffer,
+            self.enc_buffer,
+            context_source=cfg.context_source,
+            sequence_context=cfg.context_is_sequence,
+            rl_batch_mode=cfg.rl_batch_mode,
+            batch_size=a.batch_size,
+            embedding_batch_size=a.embedding_batch_size,
+            use_next_obs=a.use_next_obs_in_context,
+            sparse_rewards=a.sparse_rewards,
+        )
 
         n = cfg.net
-        self.agent = PEARLAgent(obs_dim, act_dim, layout.context_dim(a.use_next_obs_in_context), cfg.encoder_type,
-                                n.latent_size, n.net_size, n.num_hidden_layers, n.encoder_hidden,
-                                n.encoder_hidden_layers).to(resolve_device(cfg.device))
+        self.agent = PEARLAgent(
+            obs_dim,
+            act_dim,
+            layout.context_dim(a.use_next_obs_in_context),
+            cfg.encoder_type,
+            n.latent_size,
+            n.net_size,
+            n.num_hidden_layers,
+            n.encoder_hidden,
+            n.encoder_hidden_layers,
+        ).to(resolve_device(cfg.device))
         self.learner = PEARLLearner(
-            self.agent, policy_lr=a.policy_lr, qf_lr=a.qf_lr, vf_lr=a.vf_lr, context_lr=a.context_lr,
-            discount=a.discount, reward_scale=a.reward_scale, kl_lambda=a.kl_lambda if cfg.encoder_type != "deterministic" else 0.0,
-            soft_target_tau=a.soft_target_tau, policy_mean_reg_weight=a.policy_mean_reg_weight,
-            policy_std_reg_weight=a.policy_std_reg_weight, precision=resolve_precision(cfg.net.precision, cfg.device))
-        self.collector = Collector(self.agent, self.train_tasks, self.venvs["init"], self.venvs["explore"],
-                                   self.rl_buffer, self.enc_buffer, self.sampler)
+            self.agent,
+            policy_lr=a.policy_lr,
+            qf_lr=a.qf_lr,
+            vf_lr=a.vf_lr,
+            context_lr=a.context_lr,
+            discount=a.discount,
+            reward_scale=a.reward_scale,
+            kl_lambda=a.kl_lambda if cfg.encoder_type != "deterministic" else 0.0,
+            soft_target_tau=a.soft_target_tau,
+            policy_mean_reg_weight=a.policy_mean_reg_weight,
+            policy_std_reg_weight=a.policy_std_reg_weight,
+            precision=resolve_precision(cfg.net.precision, cfg.device),
+        )
+        self.collector = Collector(
+            self.agent,
+            self.train_tasks,
+            self.venvs["init"],
+            self.venvs["explore"],
+            self.rl_buffer,
+            self.enc_buffer,
+            self.sampler,
+        )
         self.iteration = 0  # next iteration to run
         self.env_steps = 0
         self.grad_steps = 0
@@ -110,8 +153,9 @@ class PEARLTrainer:
         if it == 0:
             self.env_steps += self.collector.collect_initial(a.num_initial_steps, self.rng)
         task_ids = self.rng.integers(0, len(self.train_tasks), size=a.num_tasks_sample)
-        self.env_steps += self.collector.collect_round(task_ids, a.num_steps_prior, a.num_steps_posterior,
-                                                       a.num_extra_rl_steps_posterior, self.rng)
+        self.env_steps += self.collector.collect_round(
+            task_ids, a.num_steps_prior, a.num_steps_posterior, a.num_extra_rl_steps_posterior, self.rng
+        )
         t1 = time.perf_counter()
 
         loss_sum = torch.zeros(len(LOSS_NAMES), device=self.agent.device)
@@ -130,13 +174,24 @@ class PEARLTrainer:
             for k, v in enumerate(result.adaptation_curve, start=1):
                 metrics[f"{ADAPTATION_PREFIX}{k}"] = float(v)
             metrics[EVAL_ENV_STEPS_METRIC] = result.num_steps
-            self.last_eval = {"iteration": it, "final_return": result.final_return,
-                              "adaptation_curve": result.adaptation_curve.tolist()}
+            self.last_eval = {
+                "iteration": it,
+                "final_return": result.final_return,
+                "adaptation_curve": result.adaptation_curve.tolist(),
+            }
             self.last_eval_result = result
         t3 = time.perf_counter()
 
-        metrics.update({ENV_STEPS_METRIC: self.env_steps, ITERATION_METRIC: it, GRAD_STEPS_METRIC: self.grad_steps,
-                        "time/collect_s": t1 - t0, "time/train_s": t2 - t1, "time/eval_s": t3 - t2})
+        metrics.update(
+            {
+                ENV_STEPS_METRIC: self.env_steps,
+                ITERATION_METRIC: it,
+                GRAD_STEPS_METRIC: self.grad_steps,
+                "time/collect_s": t1 - t0,
+                "time/train_s": t2 - t1,
+                "time/eval_s": t3 - t2,
+            }
+        )
         self.iteration += 1
         return metrics
 
@@ -146,19 +201,32 @@ class PEARLTrainer:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.config.seed * 7919 + self.iteration + 1)
             return evaluate_online(
-                self.agent, self.venvs["eval"], self.test_tasks, self.sampler, num_evals=e.num_evals,
-                num_steps_per_eval=e.num_steps_per_eval, num_exp_traj_eval=e.num_exp_traj_eval,
-                deterministic=e.deterministic, sparse_rewards=self.config.algo.sparse_rewards,
-                record_paths=e.record_paths if record_paths is None else record_paths)
+                self.agent,
+                self.venvs["eval"],
+                self.test_tasks,
+                self.sampler,
+                num_evals=e.num_evals,
+                num_steps_per_eval=e.num_steps_per_eval,
+                num_exp_traj_eval=e.num_exp_traj_eval,
+                deterministic=e.deterministic,
+                sparse_rewards=self.config.algo.sparse_rewards,
+                record_paths=e.record_paths if record_paths is None else record_paths,
+            )
 
     # ---------------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict:
         return {
-            "iteration": self.iteration, "env_steps": self.env_steps, "grad_steps": self.grad_steps,
-            "last_eval": self.last_eval, "config": self.config.to_dict(),
-            "agent": self.agent.state_dict(), "optimizers": self.learner.state_dict(),
-            "rl_buffer": self.rl_buffer.state_dict(), "enc_buffer": self.enc_buffer.state_dict(),
-            "numpy_rng": self.rng.bit_generator.state, **torch_rng_state(self.agent.device),
+            "iteration": self.iteration,
+            "env_steps": self.env_steps,
+            "grad_steps": self.grad_steps,
+            "last_eval": self.last_eval,
+            "config": self.config.to_dict(),
+            "agent": self.agent.state_dict(),
+            "optimizers": self.learner.state_dict(),
+            "rl_buffer": self.rl_buffer.state_dict(),
+            "enc_buffer": self.enc_buffer.state_dict(),
+            "numpy_rng": self.rng.bit_generator.state,
+            **torch_rng_state(self.agent.device),
             "env_rng": {name: v.rng_state() for name, v in self.venvs.items()},
         }
 
@@ -197,8 +265,12 @@ def save_eval_paths(result: EvalResult, path: Path) -> None:
         np.savez_compressed(f, paths=result.paths, path_lengths=result.path_lengths, returns=result.returns)
 
 
-def train(config: PEARLConfig, logger: Logger | None = None, checkpoint_dir: str | os.PathLike | None = None,
-          stop_after: int | None = None) -> dict[str, Any]:
+def train(
+    config: PEARLConfig,
+    logger: Logger | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    stop_after: int | None = None,
+) -> dict[str, Any]:
     """Run (or resume) Algorithm 1; returns a summary dict.
 
     With ``checkpoint_dir``, checkpoints go there, and so do the evaluation trajectories

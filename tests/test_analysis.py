@@ -20,8 +20,8 @@ from sacred.observers import FileStorageObserver, MongoObserver
 from analysis import query
 from analysis.figures import make_figures
 from analysis.metrics import ADAPTATION_PREFIX, EVAL_PATHS_ARTIFACT, RETURN_METRIC
-from analysis.report import write_report
 from analysis.reference import random_policy_return
+from analysis.report import write_report
 from analysis.stats import align_curves, curve_band, interquartile_mean, stratified_bootstrap_ci
 from analysis.tables import aggregate_iqm, final_returns, sample_efficiency
 
@@ -43,25 +43,59 @@ def synthetic_cells():
     for seed in (0, 1, 2):
         for family in ("cheetah-vel", "ant-goal-2d"):
             offset = 0.0 if family == "cheetah-vel" else -200.0
-            cells.append(({"method": "pearl", "family": family, "seed": seed},
-                          {RETURN_METRIC: (PEARL_STEPS, pearl_curve(PEARL_STEPS, seed) + offset)}, None))
-            cells.append(({"method": "maml-trpo", "family": family, "seed": seed},
-                          {RETURN_METRIC: (BASE_STEPS, baseline_curve(BASE_STEPS, seed, 20_000) + offset)}, None))
-            cells.append(({"method": "rl2-ppo", "family": family, "seed": seed},
-                          {RETURN_METRIC: (BASE_STEPS, baseline_curve(BASE_STEPS, seed, 5_000) + offset)}, None))
+            cells.append(
+                (
+                    {"method": "pearl", "family": family, "seed": seed},
+                    {RETURN_METRIC: (PEARL_STEPS, pearl_curve(PEARL_STEPS, seed) + offset)},
+                    None,
+                )
+            )
+            cells.append(
+                (
+                    {"method": "maml-trpo", "family": family, "seed": seed},
+                    {RETURN_METRIC: (BASE_STEPS, baseline_curve(BASE_STEPS, seed, 20_000) + offset)},
+                    None,
+                )
+            )
+            cells.append(
+                (
+                    {"method": "rl2-ppo", "family": family, "seed": seed},
+                    {RETURN_METRIC: (BASE_STEPS, baseline_curve(BASE_STEPS, seed, 5_000) + offset)},
+                    None,
+                )
+            )
         for method in ("pearl-rnn-tran", "pearl-ctx-rlbatch"):
-            cells.append(({"method": method, "family": "cheetah-vel", "seed": seed},
-                          {RETURN_METRIC: (PEARL_STEPS, pearl_curve(PEARL_STEPS, seed) / 2)}, None))
+            cells.append(
+                (
+                    {"method": method, "family": "cheetah-vel", "seed": seed},
+                    {RETURN_METRIC: (PEARL_STEPS, pearl_curve(PEARL_STEPS, seed) / 2)},
+                    None,
+                )
+            )
         for method in ("pearl", "pearl-deterministic"):
             for radius in (0.2, 0.8):
                 metrics = {RETURN_METRIC: (PEARL_STEPS, PEARL_STEPS / 1e4 * (radius + (method == "pearl")))}
                 for k in range(1, 7):
                     metrics[f"{ADAPTATION_PREFIX}{k}"] = (PEARL_STEPS, np.full(len(PEARL_STEPS), k * radius + seed))
-                paths = [{"goal": [np.cos(a), np.sin(a)],
-                          "episodes": [[[0, 0], [0.5 * np.cos(a + e), 0.5 * np.sin(a + e)]] for e in (-0.5, 0, 0.5)]}
-                         for a in (0.3, 1.5, 2.8)]
-                cells.append(({"method": method, "family": "sparse-point-robot", "seed": seed,
-                               "env_kwargs": {"goal_radius": radius}}, metrics, paths))
+                paths = [
+                    {
+                        "goal": [np.cos(a), np.sin(a)],
+                        "episodes": [[[0, 0], [0.5 * np.cos(a + e), 0.5 * np.sin(a + e)]] for e in (-0.5, 0, 0.5)],
+                    }
+                    for a in (0.3, 1.5, 2.8)
+                ]
+                cells.append(
+                    (
+                        {
+                            "method": method,
+                            "family": "sparse-point-robot",
+                            "seed": seed,
+                            "env_kwargs": {"goal_radius": radius},
+                        },
+                        metrics,
+                        paths,
+                    )
+                )
     return cells
 
 
@@ -137,8 +171,18 @@ N_GOOD_RUNS = len(synthetic_cells())
 def test_runs_table(store):
     table = query.runs(store)
     assert len(table) == N_GOOD_RUNS + 1
-    assert {"run_id", "method", "family", "seed", "status", "host", "start_time", "stop_time",
-            "config.algo.kl_lambda", "config.env_kwargs.goal_radius"} <= set(table.columns)
+    assert {
+        "run_id",
+        "method",
+        "family",
+        "seed",
+        "status",
+        "host",
+        "start_time",
+        "stop_time",
+        "config.algo.kl_lambda",
+        "config.env_kwargs.goal_radius",
+    } <= set(table.columns)
     assert (table["status"] == "COMPLETED").sum() == N_GOOD_RUNS
     failed = query.runs(store, status="FAILED")
     assert failed[["method", "family", "seed"]].values.tolist() == [["promp", "cheetah-vel", 0]]
@@ -147,7 +191,11 @@ def test_runs_table(store):
 def test_filters(store):
     table = query.runs(store, method=["pearl", "rl2-ppo"], family="cheetah-vel", seed=[0, 2])
     assert sorted(map(tuple, table[["method", "seed"]].values.tolist())) == [
-        ("pearl", 0), ("pearl", 2), ("rl2-ppo", 0), ("rl2-ppo", 2)]
+        ("pearl", 0),
+        ("pearl", 2),
+        ("rl2-ppo", 0),
+        ("rl2-ppo", 2),
+    ]
     wide = query.runs(store, family="sparse-point-robot", config={"env_kwargs.goal_radius": 0.8})
     assert len(wide) == 6 and set(wide["config.env_kwargs.goal_radius"]) == {0.8}
     assert query.runs(store, method="nonexistent").empty
@@ -201,8 +249,9 @@ def test_iqm_estimator_hand_cases():
 
 
 def test_iqm_table(store):
-    result = aggregate_iqm(store, family=["cheetah-vel", "ant-goal-2d"], method=["pearl", "maml-trpo", "rl2-ppo"],
-                           reps=200)
+    result = aggregate_iqm(
+        store, family=["cheetah-vel", "ant-goal-2d"], method=["pearl", "maml-trpo", "rl2-ppo"], reps=200
+    )
     table = result.main.set_index("method")
     # per family, finals are: rl2 199..201 (mean 200: the high reference), pearl 99..101, maml 49..51, all
     # offset by -200 on ant-goal-2d; the low reference is a random policy's return on the family
@@ -272,8 +321,9 @@ def test_figures_render(rendered):
 def test_figure3_panels_limited_to_the_given_families(file_store, tmp_path):
     (fig3,) = make_figures(file_store, tmp_path, only=["fig3"], families=["cheetah-vel"])
     assert not fig3.empty and fig3.missing == ["promp / cheetah-vel"]  # no other family is expected
-    with pytest.raises(ValueError, match="sparse-point-robot: Figures 3 and 9 draw MuJoCo families only; valid "
-                                         "families: cheetah-vel"):
+    with pytest.raises(
+        ValueError, match="sparse-point-robot: Figures 3 and 9 draw MuJoCo families only; valid families: cheetah-vel"
+    ):
         make_figures(file_store, tmp_path, only=["fig3"], families=["sparse-point-robot"])
 
 
@@ -299,12 +349,28 @@ def test_cli_query_runs_and_final_values(file_store, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0].split()[:7] == ["run_id", "method", "family", "variant", "profile", "seed", "status"]
     assert len(out) == 4
-    assert main(["query", "--results", str(file_store.path), "--metric", RETURN_METRIC,
-                 "--families", "cheetah-vel", "--format", "csv"]) == 0
+    assert (
+        main(
+            [
+                "query",
+                "--results",
+                str(file_store.path),
+                "--metric",
+                RETURN_METRIC,
+                "--families",
+                "cheetah-vel",
+                "--format",
+                "csv",
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out)).set_index("method")
     assert table.loc["pearl", "mean"] == pytest.approx(100.0) and table.loc["maml-trpo", "mean"] == pytest.approx(50.0)
-    assert main(["query", "--results", str(file_store.path), "--where", "env_kwargs.goal_radius=0.8",
-                 "--format", "json"]) == 0
+    assert (
+        main(["query", "--results", str(file_store.path), "--where", "env_kwargs.goal_radius=0.8", "--format", "json"])
+        == 0
+    )
     records = json.loads(capsys.readouterr().out)
     assert len(records) == 6 and {r["family"] for r in records} == {"sparse-point-robot"}
 
@@ -325,11 +391,14 @@ def test_cli_figures_and_report(file_store, tmp_path, capsys):
     assert "no runs match" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["query", "--results", "/nonexistent/results"], "results directory '/nonexistent/results' does not exist"),
-    (["query", "--mongo", "localhost:27017"], "malformed MongoDB URL 'localhost:27017'"),
-    (["query", "--where", "seed"], "malformed --where 'seed'; expected KEY=VALUE"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["query", "--results", "/nonexistent/results"], "results directory '/nonexistent/results' does not exist"),
+        (["query", "--mongo", "localhost:27017"], "malformed MongoDB URL 'localhost:27017'"),
+        (["query", "--where", "seed"], "malformed --where 'seed'; expected KEY=VALUE"),
+    ],
+)
 def test_cli_bad_input(argv, message, capsys, tmp_path):
     from benchmarks.cli import main
 
@@ -348,8 +417,10 @@ def test_profiles_never_mix(tmp_path, capsys):
     steps = np.array([0, 10, 20])
     for profile, value in (("smoke", 1.0), ("quick", 5.0)):
         _CURRENT.update(metrics={RETURN_METRIC: (steps, np.full(3, value))}, paths=None, tmp=str(tmp_path), fail=False)
-        ex.run(config_updates={"method": "pearl", "family": "cheetah-vel", "seed": 0, "profile": profile},
-               options={"--loglevel": "ERROR"})
+        ex.run(
+            config_updates={"method": "pearl", "family": "cheetah-vel", "seed": 0, "profile": profile},
+            options={"--loglevel": "ERROR"},
+        )
     store = query.FileStore(tmp_path / "results")
     with pytest.raises(ValueError, match=r"several profiles \(quick, smoke\); choose one with --profile"):
         query.for_profile(store, None)
@@ -357,8 +428,22 @@ def test_profiles_never_mix(tmp_path, capsys):
     assert final_returns(quick)["mean"].tolist() == [5.0]
     assert main(["report", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "r")]) == 2
     assert "choose one with --profile" in capsys.readouterr().err
-    assert main(["figures", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "f"),
-                 "--profile", "smoke", "--only", "fig5"]) == 0
+    assert (
+        main(
+            [
+                "figures",
+                "--results",
+                str(tmp_path / "results"),
+                "--out",
+                str(tmp_path / "f"),
+                "--profile",
+                "smoke",
+                "--only",
+                "fig5",
+            ]
+        )
+        == 0
+    )
 
 
 # ------------------------------------------------------------------ cells, attempts, bad files (issues 10, 14)
@@ -367,8 +452,12 @@ def small_store(path: Path, runs) -> query.FileStore:
     ex = make_experiment()
     ex.observers = [FileStorageObserver(str(path))]
     for config, steps, values in runs:
-        _CURRENT.update(metrics={RETURN_METRIC: (np.asarray(steps), np.asarray(values, dtype=float))}, paths=None,
-                        tmp=str(path), fail=False)
+        _CURRENT.update(
+            metrics={RETURN_METRIC: (np.asarray(steps), np.asarray(values, dtype=float))},
+            paths=None,
+            tmp=str(path),
+            fail=False,
+        )
         ex.run(config_updates={"profile": "smoke", **config}, options={"--loglevel": "ERROR"})
     return query.FileStore(path)
 
@@ -384,8 +473,24 @@ def test_two_variants_of_one_family_are_never_pooled(store, capsys):
 def test_cli_metric_is_per_cell_and_an_unknown_metric_is_bad_input(file_store, capsys):
     from benchmarks.cli import main
 
-    assert main(["query", "--results", str(file_store.path), "--metric", RETURN_METRIC, "--methods", "pearl",
-                 "--families", "sparse-point-robot", "--format", "csv"]) == 0
+    assert (
+        main(
+            [
+                "query",
+                "--results",
+                str(file_store.path),
+                "--metric",
+                RETURN_METRIC,
+                "--methods",
+                "pearl",
+                "--families",
+                "sparse-point-robot",
+                "--format",
+                "csv",
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out))
     assert table["variant"].tolist() == ["goal_radius=0.2", "goal_radius=0.8"] and (table["n_seeds"] == 3).all()
     assert main(["query", "--results", str(file_store.path), "--metric", "test/retrun"]) == 2
@@ -395,10 +500,16 @@ def test_cli_metric_is_per_cell_and_an_unknown_metric_is_bad_input(file_store, c
 
 def test_a_constant_return_method_does_not_score_one_by_construction(tmp_path):
     radius = {"family": "sparse-point-robot", "env_kwargs": {"goal_radius": 0.2}, "algo": {"sparse_rewards": True}}
-    runs = [({"method": m, "seed": s, **radius}, [0, 20, 40], [0.0, 0.0, 0.0])
-            for m in ("pearl", "pearl-deterministic") for s in (0, 1)]
-    runs += [({"method": m, "family": "cheetah-vel", "seed": s}, [0, 200, 400], [v, v, v])
-             for m, v in (("pearl", -50.0), ("rl2-ppo", 0.0)) for s in (0, 1)]
+    runs = [
+        ({"method": m, "seed": s, **radius}, [0, 20, 40], [0.0, 0.0, 0.0])
+        for m in ("pearl", "pearl-deterministic")
+        for s in (0, 1)
+    ]
+    runs += [
+        ({"method": m, "family": "cheetah-vel", "seed": s}, [0, 200, 400], [v, v, v])
+        for m, v in (("pearl", -50.0), ("rl2-ppo", 0.0))
+        for s in (0, 1)
+    ]
     result = aggregate_iqm(small_store(tmp_path, runs), reps=50)
     # sparse: every return is 0, no better than a random policy: left out with a note, not scored 1.0
     assert any("sparse-point-robot goal_radius=0.2" in n and "cannot be normalised" in n for n in result.notes)
@@ -410,9 +521,23 @@ def test_a_constant_return_method_does_not_score_one_by_construction(tmp_path):
 
 def test_runs_with_different_eval_steps_share_one_monotone_grid():
     steps = {0: [0, 100, 200, 300], 1: [0, 90, 210, 280], 2: [10, 120, 190, 310]}  # e.g. early terminations
-    table = pd.DataFrame([{"run_id": seed, "method": "pearl", "family": "walker-params", "variant": "",
-                           "profile": "smoke", "seed": seed, "metric": RETURN_METRIC, "step": x, "value": x + seed}
-                          for seed, xs in steps.items() for x in xs])
+    table = pd.DataFrame(
+        [
+            {
+                "run_id": seed,
+                "method": "pearl",
+                "family": "walker-params",
+                "variant": "",
+                "profile": "smoke",
+                "seed": seed,
+                "metric": RETURN_METRIC,
+                "step": x,
+                "value": x + seed,
+            }
+            for seed, xs in steps.items()
+            for x in xs
+        ]
+    )
     aligned = align_curves(table, points=25)
     grids = [run["step"].to_numpy() for _, run in aligned.groupby("run_id")]
     assert all(np.array_equal(g, grids[0]) for g in grids)  # one grid shared by every seed
@@ -423,13 +548,18 @@ def test_runs_with_different_eval_steps_share_one_monotone_grid():
 
 
 def test_each_cell_and_seed_counts_once_the_latest_completed_attempt(tmp_path, capsys):
-    from benchmarks.cli import main
     from analysis.report import runs_table
+    from benchmarks.cli import main
 
     cell = {"method": "pearl", "family": "cheetah-vel"}
-    store = small_store(tmp_path, [({**cell, "seed": 0}, [0, 10], [0.0, 0.0]),
-                                   ({**cell, "seed": 1}, [0, 10], [0.0, 10.0]),
-                                   ({**cell, "seed": 1}, [0, 10], [0.0, 40.0])])  # run again: the later one counts
+    store = small_store(
+        tmp_path,
+        [
+            ({**cell, "seed": 0}, [0, 10], [0.0, 0.0]),
+            ({**cell, "seed": 1}, [0, 10], [0.0, 10.0]),
+            ({**cell, "seed": 1}, [0, 10], [0.0, 40.0]),
+        ],
+    )  # run again: the later one counts
     assert query.counted_runs(store)["run_id"].tolist() == [1, 3]
     table = final_returns(store)
     assert table["mean"].tolist() == [20.0] and table["n_seeds"].tolist() == [2]
@@ -447,8 +577,11 @@ def test_unreadable_run_files_are_reported_by_path_and_the_rest_goes_on(tmp_path
     (tmp_path / "2" / "metrics.json").unlink()
     (tmp_path / "3" / "metrics.json").write_bytes(b"\xff\xfe garbage \x00")
     (tmp_path / "4" / "config.json").write_text("[]")
-    bad = [str(tmp_path / "2" / "metrics.json"), str(tmp_path / "3" / "metrics.json"),
-           str(tmp_path / "4" / "config.json")]
+    bad = [
+        str(tmp_path / "2" / "metrics.json"),
+        str(tmp_path / "3" / "metrics.json"),
+        str(tmp_path / "4" / "config.json"),
+    ]
     assert main(["query", "--results", str(tmp_path), "--metric", RETURN_METRIC, "--format", "json"]) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)[0]["mean"] == pytest.approx(2.0)  # seeds 0 and 4 (runs 1 and 5) are readable

@@ -11,8 +11,15 @@ import torch
 from baselines import gaussian
 from baselines.advantages import LinearFeatureBaseline, discounted_returns, gae, normalize_per_group, time_index
 from baselines.cg import conjugate_gradient
-from baselines.maml import (KLHessian, TaskBatch, adapt, adaptation_chain, inner_loss, outer_surrogate_and_kl,
-                            trpo_meta_step)
+from baselines.maml import (
+    KLHessian,
+    TaskBatch,
+    adapt,
+    adaptation_chain,
+    inner_loss,
+    outer_surrogate_and_kl,
+    trpo_meta_step,
+)
 from baselines.policies import GaussianMLPPolicy
 from baselines.promp import adapt_kl_coeffs, clipped_surrogate, promp_objective
 
@@ -34,8 +41,15 @@ def _batch(K=2, N=6, obs_dim=3, act_dim=2, seed=0, policy=None, params=None, dty
     else:
         mean, log_std = torch.zeros(K, N, act_dim, dtype=dtype), torch.zeros(K, 1, act_dim, dtype=dtype)
     logp = gaussian.log_likelihood(actions, mean, log_std)
-    return TaskBatch(obs=obs, actions=actions, adv=adv, mask=mask, logp_old=logp, mean_old=mean,
-                     log_std_old=log_std.expand(K, 1, act_dim).clone())
+    return TaskBatch(
+        obs=obs,
+        actions=actions,
+        adv=adv,
+        mask=mask,
+        logp_old=logp,
+        mean_old=mean,
+        log_std_old=log_std.expand(K, 1, act_dim).clone(),
+    )
 
 
 def _linear_policy(obs_dim=3, act_dim=2, seed=0) -> GaussianMLPPolicy:
@@ -54,8 +68,9 @@ def test_gaussian_log_likelihood_and_kl_match_torch_distributions():
     d1 = torch.distributions.Normal(m1, s1.exp())
     d2 = torch.distributions.Normal(m2, s2.exp())
     torch.testing.assert_close(gaussian.log_likelihood(a, m1, s1), d1.log_prob(a).sum(-1))
-    torch.testing.assert_close(gaussian.kl(m1, s1, m2, s2), torch.distributions.kl_divergence(d1, d2).sum(-1),
-                               rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(
+        gaussian.kl(m1, s1, m2, s2), torch.distributions.kl_divergence(d1, d2).sum(-1), rtol=1e-6, atol=1e-7
+    )
     assert gaussian.floor_log_std(torch.tensor([-20.0])).item() == pytest.approx(math.log(1e-6))
 
 
@@ -95,8 +110,10 @@ def test_inner_step_is_the_same_for_both_losses_but_meta_gradients_differ():
     policy = _linear_policy()
     pre = _batch(seed=3, policy=policy)
     post = _batch(seed=4, policy=policy)
-    steps = {kind: adapt(policy, policy.per_task(2), pre, 0.5, kind, create_graph=False)
-             for kind in ("log_likelihood", "likelihood_ratio")}
+    steps = {
+        kind: adapt(policy, policy.per_task(2), pre, 0.5, kind, create_graph=False)
+        for kind in ("log_likelihood", "likelihood_ratio")
+    }
     for name in steps["log_likelihood"]:
         torch.testing.assert_close(steps["log_likelihood"][name], steps["likelihood_ratio"][name])
     grads = {}
@@ -176,8 +193,9 @@ def test_trpo_step_reverts_when_no_step_is_acceptable():
     torch.manual_seed(0)
     policy = GaussianMLPPolicy(3, 2, hidden_sizes=(8,)).double()
     pre = _batch(seed=1, policy=policy)
-    post = _batch(seed=2, policy=policy, params=adaptation_chain(policy, [pre], 0.1, "log_likelihood",
-                                                                  create_graph=False)[-1])
+    post = _batch(
+        seed=2, policy=policy, params=adaptation_chain(policy, [pre], 0.1, "log_likelihood", create_graph=False)[-1]
+    )
     post.adv.zero_()  # the surrogate cannot decrease: every candidate is rejected
     before = [p.detach().clone() for p in policy.parameters()]
     info = trpo_meta_step(policy, [pre], post, 0.1, "log_likelihood", max_kl=0.01, max_backtracks=3)
@@ -320,7 +338,9 @@ def test_linear_feature_baseline_features_and_fit():
     feats = LinearFeatureBaseline.features(obs, t)
     assert feats.shape == (K, T, N, 2 * d + 4)
     assert feats[0, 0, 0, 0] == 10.0 and feats[0, 0, 0, 2] == 100.0
-    torch.testing.assert_close(feats[0, 3, 1, 2 * d :], torch.tensor([0.03, 0.03**2, 0.03**3, 1.0], dtype=torch.float64))
+    torch.testing.assert_close(
+        feats[0, 3, 1, 2 * d :], torch.tensor([0.03, 0.03**2, 0.03**3, 1.0], dtype=torch.float64)
+    )
     # targets exactly linear in the features -> recovered in-sample
     coef = torch.randn(K, 2 * d + 4, dtype=torch.float64)
     targets = torch.einsum("ktnf,kf->ktn", feats, coef).float()

@@ -91,7 +91,12 @@ def test_paper_profile_carries_the_reference_recipe_and_1e8_budget():
     assert (cfg.sampling.meta_batch, cfg.sampling.episodes_per_task, cfg.horizon()) == (40, 20, 200)
     assert cfg.sampling.action_scale == 10.0
     a = cfg.algo
-    assert (a.inner_lr, a.num_promp_steps, a.init_inner_kl_penalty, a.adaptive_inner_kl_penalty) == (0.05, 3, 1e-3, True)
+    assert (a.inner_lr, a.num_promp_steps, a.init_inner_kl_penalty, a.adaptive_inner_kl_penalty) == (
+        0.05,
+        3,
+        1e-3,
+        True,
+    )
     assert cfg.planned_iterations() == 100_000_000 // (2 * 40 * 20 * 200) + 1
     assert make_config("maml-trpo", "humanoid-dir-2d", "paper").algo.hidden_sizes == [128, 128]
     assert make_config("maml-trpo", "ant-goal-2d", "paper").algo.num_inner_steps == 2
@@ -105,19 +110,22 @@ def test_config_round_trips_through_dict():
         assert BaselineConfig.from_dict(cfg.to_dict()) == cfg
 
 
-@pytest.mark.parametrize("args, overrides, match", [
-    (("ppo", "cheetah-vel", "smoke"), None, r"unknown method 'ppo'.*rl2-ppo, maml-trpo, promp"),
-    (("promp", "cheetah", "smoke"), None, r"unknown family 'cheetah'.*cheetah-vel"),
-    (("promp", "cheetah-vel", "fast"), None, r"unknown profile 'fast'.*smoke, quick, paper"),
-    (("promp", "cheetah-vel", "smoke"), {"max_kl": 0.1}, r"unknown override key 'max_kl'.*valid keys"),
-    (("maml-trpo", "cheetah-vel", "smoke"), {"inner_loss": "dice"}, r"'dice'.*log_likelihood, likelihood_ratio"),
-    (("maml-trpo", "cheetah-vel", "smoke"), {"max_kl": -1.0}, r"algo.max_kl.*-1.0"),
-    (("rl2-ppo", "cheetah-vel", "smoke"), {"meta_batch": 0}, r"sampling.meta_batch.*0"),
-    (("rl2-ppo", "cheetah-vel", "smoke"), {"num_minibatches": 5}, r"num_minibatches"),
-    (("promp", "cheetah-vel", "smoke"), {"hidden_sizes": [64, "x"]}, r"hidden_sizes.*'x'"),
-    (("promp", "cheetah-vel", "smoke"), {"num_iterations": None}, r"both None"),
-    (("promp", "cheetah-vel", "smoke"), {"sampling.clip_eps": 0.2}, r"unknown override key 'sampling.clip_eps'"),
-])
+@pytest.mark.parametrize(
+    "args, overrides, match",
+    [
+        (("ppo", "cheetah-vel", "smoke"), None, r"unknown method 'ppo'.*rl2-ppo, maml-trpo, promp"),
+        (("promp", "cheetah", "smoke"), None, r"unknown family 'cheetah'.*cheetah-vel"),
+        (("promp", "cheetah-vel", "fast"), None, r"unknown profile 'fast'.*smoke, quick, paper"),
+        (("promp", "cheetah-vel", "smoke"), {"max_kl": 0.1}, r"unknown override key 'max_kl'.*valid keys"),
+        (("maml-trpo", "cheetah-vel", "smoke"), {"inner_loss": "dice"}, r"'dice'.*log_likelihood, likelihood_ratio"),
+        (("maml-trpo", "cheetah-vel", "smoke"), {"max_kl": -1.0}, r"algo.max_kl.*-1.0"),
+        (("rl2-ppo", "cheetah-vel", "smoke"), {"meta_batch": 0}, r"sampling.meta_batch.*0"),
+        (("rl2-ppo", "cheetah-vel", "smoke"), {"num_minibatches": 5}, r"num_minibatches"),
+        (("promp", "cheetah-vel", "smoke"), {"hidden_sizes": [64, "x"]}, r"hidden_sizes.*'x'"),
+        (("promp", "cheetah-vel", "smoke"), {"num_iterations": None}, r"both None"),
+        (("promp", "cheetah-vel", "smoke"), {"sampling.clip_eps": 0.2}, r"unknown override key 'sampling.clip_eps'"),
+    ],
+)
 def test_bad_config_errors(args, overrides, match):
     with pytest.raises(ValueError, match=match):
         make_config(*args, overrides)

@@ -18,8 +18,17 @@ from pearl.sac import PEARLAgent
 
 @pytest.mark.parametrize("deterministic", [False, True])
 def test_acting_path_draws_the_same_actions_as_the_full_policy_forward(deterministic):
-    agent = PEARLAgent(obs_dim=20, act_dim=6, context_dim=27, encoder_type="gaussian", latent_size=5,
-                       net_size=32, num_hidden_layers=3, encoder_hidden=32, encoder_hidden_layers=2)
+    agent = PEARLAgent(
+        obs_dim=20,
+        act_dim=6,
+        context_dim=27,
+        encoder_type="gaussian",
+        latent_size=5,
+        net_size=32,
+        num_hidden_layers=3,
+        encoder_hidden=32,
+        encoder_hidden_layers=2,
+    )
     obs, z = np.random.default_rng(0).normal(size=(5, 20)), torch.randn(5, 5)
     torch.manual_seed(3)
     with torch.no_grad():
@@ -59,8 +68,22 @@ def test_cheetah_observation_is_qpos_qvel_torso_position_as_float32():
 
 def test_collect_speed_reports_every_method_against_bare_mj_step(tmp_path, capsys):
     out = tmp_path / "speed.json"
-    results = collect_speed.main(["--family", "cheetah-fwd-back", "--profile", "smoke", "--methods", "pearl",
-                                  "maml-trpo", "rl2-ppo", "--repeats", "1", "--json", str(out)])
+    results = collect_speed.main(
+        [
+            "--family",
+            "cheetah-fwd-back",
+            "--profile",
+            "smoke",
+            "--methods",
+            "pearl",
+            "maml-trpo",
+            "rl2-ppo",
+            "--repeats",
+            "1",
+            "--json",
+            str(out),
+        ]
+    )
     text = capsys.readouterr().out
     assert "CPU " in text and "load average" in text
     for column in ("method", "family", "profile", "env steps/s", "bare mj_step", "fraction"):
@@ -203,8 +226,9 @@ def test_lockstep_round_runs_every_needed_episode_at_once_prior_first_then_poste
     monkeypatch.setattr(sampler, "run_episode", rec)
     draws = []
     real_draw = c._draw_z
-    monkeypatch.setattr(c, "_draw_z", lambda tasks, prior_z, rng: draws.append(prior_z.tolist()) or
-                        real_draw(tasks, prior_z, rng))
+    monkeypatch.setattr(
+        c, "_draw_z", lambda tasks, prior_z, rng: draws.append(prior_z.tolist()) or real_draw(tasks, prior_z, rng)
+    )
     task_ids = np.array([3, 1, 3])  # a task drawn twice gets both copies' data
     prior_added = trainer.rl_buffer.added.copy()
     steps = c.collect_round(task_ids, 20, 0, 30, trainer.rng)  # prior: 2 episodes per task; extra RL: 3
@@ -230,13 +254,17 @@ def test_prior_z_for_first_episode_of_a_posterior_phase_and_posterior_after(monk
     real_prior = c.agent.prior
     monkeypatch.setattr(c.agent, "prior", lambda n: calls.append(("prior", n)) or real_prior(n))
     real_post = c.agent.infer_posterior
-    monkeypatch.setattr(c.agent, "infer_posterior", lambda ctx, *a: calls.append(("posterior", len(ctx))) or real_post(ctx, *a))
+    monkeypatch.setattr(
+        c.agent, "infer_posterior", lambda ctx, *a: calls.append(("posterior", len(ctx))) or real_post(ctx, *a)
+    )
     c._draw_z(np.array([0, 1, 0, 1]), np.array([True, True, False, False]), trainer.rng)
     assert calls == [("prior", 2), ("posterior", 2)]
 
 
-@pytest.mark.parametrize("method, lockstep", [("pearl", True), ("pearl-ctx-offpolicy", False),
-                                              ("pearl-ctx-rlbatch", False), ("pearl-rnn-tran", True)])
+@pytest.mark.parametrize(
+    "method, lockstep",
+    [("pearl", True), ("pearl-ctx-offpolicy", False), ("pearl-ctx-rlbatch", False), ("pearl-rnn-tran", True)],
+)
 def test_posterior_episodes_run_side_by_side_only_when_their_context_cannot_change(monkeypatch, method, lockstep):
     import pearl.sampler as sampler
 
@@ -280,9 +308,18 @@ def test_pearl_collection_is_seeded_and_resumes_exactly_with_a_grown_pool(tmp_pa
     from pearl.logger import MemoryLogger
     from pearl.trainer import train
 
-    cfg = make_config("pearl", "cheetah-vel", "smoke", {"num_iterations": 3, "checkpoint_every": 1,
-                                                        "num_steps_prior": 20, "num_extra_rl_steps_posterior": 30,
-                                                        "num_initial_steps": 20})
+    cfg = make_config(
+        "pearl",
+        "cheetah-vel",
+        "smoke",
+        {
+            "num_iterations": 3,
+            "checkpoint_every": 1,
+            "num_steps_prior": 20,
+            "num_extra_rl_steps_posterior": 30,
+            "num_initial_steps": 20,
+        },
+    )
     runs = []
     for _ in range(2):
         log = MemoryLogger()
@@ -300,9 +337,9 @@ def test_pearl_collection_is_seeded_and_resumes_exactly_with_a_grown_pool(tmp_pa
 
 # ---------------------------------------------------------------------------------- RL2 acting step
 def test_rl2_step_equals_the_gru_modules_and_trials_are_unmasked_exactly_when_all_envs_step():
+    from baselines import gaussian
     from baselines.policies import GRUPolicyValue
     from baselines.rollouts import sample_trials
-    from baselines import gaussian
 
     venv = TaskVectorEnv("cheetah-fwd-back", get_family("cheetah-fwd-back").train_tasks * 2, seed=0)
     venv.horizon = 15

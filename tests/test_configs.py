@@ -11,16 +11,19 @@ BUILDERS = [("pearl", pearl_config), ("promp", baseline_config), ("rl2-ppo", bas
 
 
 @pytest.mark.parametrize("method, make", BUILDERS)
-@pytest.mark.parametrize("overrides, message", [
-    ({"top.seed": 3}, "unknown override key 'top.seed'"),  # dotted keys are config-dict paths; seed is top level
-    ({"eval.discount": 0.5}, "unknown override key 'eval.discount'"),  # a field of another group
-    ({"method": "pearl"}, "unknown override key 'method'"),
-    ({"num_threads": -1}, "num_threads must be a non-negative integer, got -1"),
-    ({"seed": -1}, "seed must be in [0, 4294967295]"),
-    ({"env_kwargs": [1]}, "env_kwargs must be a dict"),
-    ({"device": "tpu"}, "tpu"),
-    ({"deterministic": "yes"}, "eval.deterministic must be true or false, got 'yes'"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"top.seed": 3}, "unknown override key 'top.seed'"),  # dotted keys are config-dict paths; seed is top level
+        ({"eval.discount": 0.5}, "unknown override key 'eval.discount'"),  # a field of another group
+        ({"method": "pearl"}, "unknown override key 'method'"),
+        ({"num_threads": -1}, "num_threads must be a non-negative integer, got -1"),
+        ({"seed": -1}, "seed must be in [0, 4294967295]"),
+        ({"env_kwargs": [1]}, "env_kwargs must be a dict"),
+        ({"device": "tpu"}, "tpu"),
+        ({"deterministic": "yes"}, "eval.deterministic must be true or false, got 'yes'"),
+    ],
+)
 def test_every_algorithm_refuses_the_same_inputs_the_same_way(method, make, overrides, message):
     with pytest.raises(ValueError) as err:
         make(method, "point-robot", "smoke", overrides)

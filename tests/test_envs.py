@@ -319,7 +319,9 @@ def test_unknown_family_error():
 
 
 def test_task_index_out_of_range_error():
-    with pytest.raises(IndexError, match=r"task index 30 out of range for cheetah-vel test tasks; valid indices: 0\.\.29"):
+    with pytest.raises(
+        IndexError, match=r"task index 30 out of range for cheetah-vel test tasks; valid indices: 0\.\.29"
+    ):
         get_family("cheetah-vel").task("test", 30)
     with pytest.raises(ValueError, match="valid splits"):
         get_family("cheetah-vel").tasks("validation")

@@ -8,8 +8,23 @@ from benchmarks import estimate
 from benchmarks.cli import main
 from benchmarks.matrix import plan
 
-DRY_RUN = ["run", "--dry-run", "--profile", "smoke", "--families", "point-robot", "--methods", "pearl", "promp",
-           "--grid", "--seeds", "0", "1", "--jobs", "2"]
+DRY_RUN = [
+    "run",
+    "--dry-run",
+    "--profile",
+    "smoke",
+    "--families",
+    "point-robot",
+    "--methods",
+    "pearl",
+    "promp",
+    "--grid",
+    "--seeds",
+    "0",
+    "1",
+    "--jobs",
+    "2",
+]
 
 
 def test_dry_run_estimates_every_cell_from_a_cached_calibration(tmp_path, monkeypatch, capsys):
@@ -34,8 +49,9 @@ def test_dry_run_estimates_every_cell_from_a_cached_calibration(tmp_path, monkey
 
 def test_estimate_follows_the_budget_and_the_jobs(tmp_path, monkeypatch):
     monkeypatch.setenv(estimate.CACHE_ENV, str(tmp_path))
-    short, long = (plan("smoke", ["pearl"], ["point-robot"], [0], {"num_train_steps_per_itr": n}, grid=True)
-                   for n in (5, 500))
+    short, long = (
+        plan("smoke", ["pearl"], ["point-robot"], [0], {"num_train_steps_per_itr": n}, grid=True) for n in (5, 500)
+    )
     for cells in (short, long):
         estimate.calibrate_cells(cells, seconds=0.05, log=lambda _: None)
     assert long[0].estimate_s > short[0].estimate_s

@@ -10,9 +10,9 @@ from baselines.config import make_config as baseline_config
 from baselines.trainer import train as baseline_train
 from benchmarks.cli import main
 from benchmarks.runkey import run_key
+from pearl.config import make_config
 from pearl.core import hardware
 from pearl.core.checkpoint import check_resumable, load_latest
-from pearl.config import make_config
 from pearl.trainer import RESUMABLE_CHANGES, train
 
 SMOKE_TRAIN = ["train", "pearl", "point-robot", "--profile", "smoke"]

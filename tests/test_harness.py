@@ -30,8 +30,9 @@ def _runs(results: Path) -> dict[int, dict]:
     out = {}
     for d in sorted(results.iterdir()):
         if d.name.isdigit():
-            out[int(d.name)] = {name: json.loads((d / f"{name}.json").read_text())
-                                for name in ("run", "config", "info", "metrics")}
+            out[int(d.name)] = {
+                name: json.loads((d / f"{name}.json").read_text()) for name in ("run", "config", "info", "metrics")
+            }
             out[int(d.name)]["files"] = sorted(p.name for p in d.iterdir())
     return out
 
@@ -50,10 +51,17 @@ def test_plan_filters_grid_and_overrides():
     cells = plan("smoke", methods=["pearl"], families=["sparse-point-robot"], seeds=[0, 1])
     assert sorted((c.env_kwargs["goal_radius"], c.seed) for c in cells) == [(0.2, 0), (0.2, 1), (0.8, 0), (0.8, 1)]
     assert all(c.config["env_kwargs"]["goal_radius"] == c.env_kwargs["goal_radius"] for c in cells)
-    grid = plan("smoke", methods=["pearl-rnn-tran"], families=["point-robot"], seeds=[3], grid=True,
-                overrides=parse_overrides(["algo.num_iterations=1"]))
-    assert [(c.method, c.family, c.seed, c.config["algo"]["num_iterations"]) for c in grid] == \
-        [("pearl-rnn-tran", "point-robot", 3, 1)]
+    grid = plan(
+        "smoke",
+        methods=["pearl-rnn-tran"],
+        families=["point-robot"],
+        seeds=[3],
+        grid=True,
+        overrides=parse_overrides(["algo.num_iterations=1"]),
+    )
+    assert [(c.method, c.family, c.seed, c.config["algo"]["num_iterations"]) for c in grid] == [
+        ("pearl-rnn-tran", "point-robot", 3, 1)
+    ]
     with pytest.raises(ValueError, match="no cell of the paper's matrix"):
         plan("smoke", methods=["pearl-rnn-tran"], families=["point-robot"])
 
@@ -76,8 +84,14 @@ def test_a_later_field_at_its_neutral_value_keeps_the_run_key():
 
 
 def test_every_cells_command_reproduces_its_run_key():
-    grid = plan("quick", ["pearl", "maml-trpo"], ["sparse-point-robot"], [1], grid=True,
-                overrides={"env_kwargs": {"goal_radius": 0.5}, "eval_every": 3})
+    grid = plan(
+        "quick",
+        ["pearl", "maml-trpo"],
+        ["sparse-point-robot"],
+        [1],
+        grid=True,
+        overrides={"env_kwargs": {"goal_radius": 0.5}, "eval_every": 3},
+    )
     paper = plan("smoke", ["pearl", "pearl-deterministic"], ["sparse-point-robot"], [2])
     assert len(grid) == 2 and len(paper) == 4
     for cell in grid + paper:
@@ -111,6 +125,7 @@ def test_smoke_matrix_into_embedded_store_then_rerun_skips(tmp_path, capsys):
         assert len(paths[0]["goal"]) == 2 and len(paths[0]["episodes"][0][0]) == 2
 
     from analysis import query  # the analysis reads what the harness writes
+
     table = query.runs(query.open_store(results), status="COMPLETED")
     assert len(table) == 4 and set(table["family"]) == {"sparse-point-robot"}
 
@@ -143,8 +158,28 @@ def test_failed_run_is_reported_and_the_matrix_goes_on(tmp_path, capsys, monkeyp
 
 def test_loky_two_jobs(tmp_path, capsys):
     results = tmp_path / "results"
-    assert main(["run", "--profile", "smoke", "--methods", "pearl", "pearl-rnn-traj", "--families", "cheetah-vel",
-                 "--seeds", "0", "--jobs", "2", "--no-progress", "--results", str(results)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--profile",
+                "smoke",
+                "--methods",
+                "pearl",
+                "pearl-rnn-traj",
+                "--families",
+                "cheetah-vel",
+                "--seeds",
+                "0",
+                "--jobs",
+                "2",
+                "--no-progress",
+                "--results",
+                str(results),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "on loky (2 job(s), at most 1 torch thread(s) each)" in out
     assert "2 completed, 0 failed" in out
@@ -155,10 +190,15 @@ def test_two_cells_on_a_local_dask_cluster(tmp_path):
     distributed = pytest.importorskip("dask.distributed")
     cells = plan("smoke", methods=["pearl"], families=["point-robot", "cheetah-vel"], seeds=[0], grid=True)
     store = resolve_store(str(tmp_path / "results"))
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=":0", scheduler_kwargs={"dashboard": False}) as cluster:
-        report = run_matrix(cells, store, jobs=2, backend="dask", scheduler=cluster.scheduler_address,
-                            progress=False)
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=":0",
+        scheduler_kwargs={"dashboard": False},
+    ) as cluster:
+        report = run_matrix(cells, store, jobs=2, backend="dask", scheduler=cluster.scheduler_address, progress=False)
     assert [r["status"] for r in report.results] == ["COMPLETED", "COMPLETED"]
     runs = _runs(tmp_path / "results")
     assert sorted(r["config"]["family"] for r in runs.values()) == ["cheetah-vel", "point-robot"]
@@ -187,9 +227,24 @@ def test_local_dask_cluster_leaves_port_8787_alone():
 
 def test_sacred_command_line_of_the_experiment(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.experiment", "print_config", "with", "method=pearl-deterministic",
-         "family=sparse-point-robot", "profile=smoke", "seed=2", "env_kwargs.goal_radius=0.8", "algo.kl_lambda=0.5"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.experiment",
+            "print_config",
+            "with",
+            "method=pearl-deterministic",
+            "family=sparse-point-robot",
+            "profile=smoke",
+            "seed=2",
+            "env_kwargs.goal_radius=0.8",
+            "algo.kl_lambda=0.5",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "goal_radius = 0.8" in proc.stdout and "kl_lambda = 0.5" in proc.stdout
     assert "method = 'pearl-deterministic'" in proc.stdout
@@ -211,8 +266,19 @@ def test_print_config_colours_only_a_terminal(monkeypatch, tty, no_color, colour
         monkeypatch.setenv("NO_COLOR", no_color)
     else:
         monkeypatch.delenv("NO_COLOR", raising=False)
-    experiment.command_line(["print_config", "with", "method=pearl", "family=point-robot", "profile=smoke", "seed=2",
-                     "algo.kl_lambda=0.5", "--loglevel", "ERROR"])
+    experiment.command_line(
+        [
+            "print_config",
+            "with",
+            "method=pearl",
+            "family=point-robot",
+            "profile=smoke",
+            "seed=2",
+            "algo.kl_lambda=0.5",
+            "--loglevel",
+            "ERROR",
+        ]
+    )
     assert sys.stdout is out  # put back
     text = out.getvalue()
     assert "kl_lambda = 0.5" in text and "seed = 2" in text
@@ -331,8 +397,9 @@ def test_a_matrix_whose_runs_do_not_stop_reminds_them_then_aborts(tmp_path, monk
     monkeypatch.setattr(runner, "ABORT_S", 1.0)
     work_dir = tmp_path / "run"
     work_dir.mkdir()
-    run = subprocess.Popen([sys.executable, "-c", _IGNORES_SIGTERM, str(work_dir / ".lock")], stdout=subprocess.PIPE,
-                           text=True)
+    run = subprocess.Popen(
+        [sys.executable, "-c", _IGNORES_SIGTERM, str(work_dir / ".lock")], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert run.stdout.readline().strip() == "ready"
         start = time.monotonic()

@@ -14,8 +14,18 @@ from benchmarks import store as store_module
 from benchmarks.cli import main
 
 FAKE_URL = "mongodb://fake-host:27017"
-CELLS = ["run", "--profile", "smoke", "--methods", "pearl", "--families", "sparse-point-robot", "--seeds", "0",
-         "--no-progress"]
+CELLS = [
+    "run",
+    "--profile",
+    "smoke",
+    "--methods",
+    "pearl",
+    "--families",
+    "sparse-point-robot",
+    "--seeds",
+    "0",
+    "--no-progress",
+]
 
 
 @pytest.fixture
@@ -60,8 +70,21 @@ def test_matrix_into_mongodb_via_mongomock_then_rerun_skips(tmp_path, fake_mongo
 
 def test_url_from_environment(tmp_path, fake_mongo, monkeypatch, capsys):
     monkeypatch.setenv("PEARL_BENCH_MONGO_URL", FAKE_URL)
-    assert main(["train", "pearl", "point-robot", "--profile", "smoke", "--no-progress",
-                 "--checkpoints", str(tmp_path / "ckpt")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "pearl",
+                "point-robot",
+                "--profile",
+                "smoke",
+                "--no-progress",
+                "--checkpoints",
+                str(tmp_path / "ckpt"),
+            ]
+        )
+        == 0
+    )
     assert "COMPLETED run 1" in capsys.readouterr().out
     assert fake_mongo["pearl_bench"].runs.find_one({"_id": 1})["status"] == "COMPLETED"
 
@@ -89,8 +112,7 @@ def test_metrics_survive_a_database_outage(tmp_path, fake_mongo, monkeypatch, ca
         seen.append(self)
 
     monkeypatch.setattr(observers.RetryingObserver, "__init__", spy_init)
-    argv = CELLS + ["--mongo", FAKE_URL, "--checkpoints", str(tmp_path / "ckpt"),
-                    "--set", "algo.num_iterations=4"]
+    argv = CELLS + ["--mongo", FAKE_URL, "--checkpoints", str(tmp_path / "ckpt"), "--set", "algo.num_iterations=4"]
     assert main(argv) == 0
     assert failures["left"] == 0 and sum(o.failures for o in seen) == 6
     db = fake_mongo["pearl_bench"]
@@ -125,13 +147,28 @@ def test_an_attempt_killed_while_running_is_marked_dead_in_mongodb(tmp_path, fak
     """Issue 14: the next run of the cell marks a RUNNING attempt that lost its process."""
     from benchmarks.matrix import plan
 
-    argv = CELLS + ["--mongo", FAKE_URL, "--db", "bench", "--checkpoints", str(tmp_path / "ckpt"),
-                    "--set", "num_iterations=1", "--grid"]
+    argv = CELLS + [
+        "--mongo",
+        FAKE_URL,
+        "--db",
+        "bench",
+        "--checkpoints",
+        str(tmp_path / "ckpt"),
+        "--set",
+        "num_iterations=1",
+        "--grid",
+    ]
     (cell,) = plan("smoke", ["pearl"], ["sparse-point-robot"], [0], {"num_iterations": 1}, grid=True)
     runs = fake_mongo["bench"].runs
     runs.insert_one({"_id": 7, "status": "RUNNING", "config": cell.config})  # killed before its first heartbeat
-    runs.insert_one({"_id": 8, "status": "RUNNING", "config": cell.config,  # a live run of another checkpoint root
-                     "info": {"checkpoint_dir": "/elsewhere/" + cell.run_key}})
+    runs.insert_one(
+        {
+            "_id": 8,
+            "status": "RUNNING",
+            "config": cell.config,  # a live run of another checkpoint root
+            "info": {"checkpoint_dir": "/elsewhere/" + cell.run_key},
+        }
+    )
     assert main(argv) == 0
     assert "marked run(s) 7" in capsys.readouterr().err
     assert {r["_id"]: r["status"] for r in runs.find()} == {7: "PROBABLY_DEAD", 8: "RUNNING", 9: "COMPLETED"}

@@ -15,13 +15,29 @@ from benchmarks.cli import main
 
 ITERATIONS = 6
 # a few gradient steps per iteration: the stopped run is still well inside its first half when the signal comes
-TRAIN = ["train", "pearl", "point-robot", "--profile", "smoke", "--seed", "3", "--no-progress",
-         "--set", f"algo.num_iterations={ITERATIONS}", "algo.num_train_steps_per_itr=50"]
+TRAIN = [
+    "train",
+    "pearl",
+    "point-robot",
+    "--profile",
+    "smoke",
+    "--seed",
+    "3",
+    "--no-progress",
+    "--set",
+    f"algo.num_iterations={ITERATIONS}",
+    "algo.num_train_steps_per_itr=50",
+]
 
 
 def _cli(args, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "benchmarks.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
 
 
 def _wait_for_steps(results: Path, n: int, proc: subprocess.Popen, timeout: float = 120, runs: int = 1) -> None:
@@ -45,9 +61,15 @@ def _read(path: Path) -> dict:
 
 
 def _runs(results: Path) -> list[dict]:
-    return [{"id": int(d.name), "run": _read(d / "run.json"), "info": _read(d / "info.json"),
-             "metrics": _read(d / "metrics.json")}
-            for d in sorted((d for d in results.iterdir() if d.name.isdigit()), key=lambda d: int(d.name))]
+    return [
+        {
+            "id": int(d.name),
+            "run": _read(d / "run.json"),
+            "info": _read(d / "info.json"),
+            "metrics": _read(d / "metrics.json"),
+        }
+        for d in sorted((d for d in results.iterdir() if d.name.isdigit()), key=lambda d: int(d.name))
+    ]
 
 
 def _assert_complete_curve(run: dict) -> None:
@@ -106,9 +128,27 @@ def test_stopping_the_matrix_interrupts_runs_in_flight(tmp_path, backend, how):
     if backend == "dask":
         pytest.importorskip("dask.distributed")
     results = tmp_path / "results"
-    args = ["run", "--profile", "smoke", "--methods", "pearl", "--families", "sparse-point-robot", "--seeds", "0",
-            "--jobs", "2", "--backend", backend, "--no-progress", "--results", str(results),
-            "--set", "algo.num_iterations=200", "algo.num_train_steps_per_itr=50"]
+    args = [
+        "run",
+        "--profile",
+        "smoke",
+        "--methods",
+        "pearl",
+        "--families",
+        "sparse-point-robot",
+        "--seeds",
+        "0",
+        "--jobs",
+        "2",
+        "--backend",
+        backend,
+        "--no-progress",
+        "--results",
+        str(results),
+        "--set",
+        "algo.num_iterations=200",
+        "algo.num_train_steps_per_itr=50",
+    ]
     proc = _cli(args, start_new_session=True)
     try:
         _wait_for_steps(results, 1, proc, timeout=180, runs=2)  # both runs are training

@@ -15,9 +15,11 @@ def _shared(module: str) -> bool:
 
 
 def test_baselines_import_no_pearl_algorithm_module():
-    code = ("import importlib, json, pkgutil, sys, baselines\n"
-            "for m in pkgutil.iter_modules(baselines.__path__): importlib.import_module('baselines.' + m.name)\n"
-            "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'pearl')))")
+    code = (
+        "import importlib, json, pkgutil, sys, baselines\n"
+        "for m in pkgutil.iter_modules(baselines.__path__): importlib.import_module('baselines.' + m.name)\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'pearl')))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     imported = json.loads(proc.stdout)

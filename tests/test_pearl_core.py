@@ -11,9 +11,14 @@ import torch
 from pearl.buffers import BatchSampler, Layout, MultiTaskReplayBuffer
 from pearl.config import METHODS, PEARLConfig, make_config
 from pearl.core.configs import PROFILES
+from pearl.encoder import (
+    DeterministicEncoder,
+    GaussianProductEncoder,
+    Posterior,
+    RecurrentEncoder,
+    product_of_gaussians,
+)
 from pearl.envs import FAMILIES
-from pearl.encoder import (DeterministicEncoder, GaussianProductEncoder, Posterior, RecurrentEncoder,
-                           product_of_gaussians)
 from pearl.sac import PEARLAgent, PEARLLearner
 from pearl.sampler import run_episode
 
@@ -31,9 +36,11 @@ def test_product_of_gaussians_matches_closed_form():
     expected_var = 1.0 / (1.0 / var_n).sum(1)
     torch.testing.assert_close(var, expected_var)
     torch.testing.assert_close(mu, expected_var * (mu_n / var_n).sum(1))
+
     # sum_n log N(z; mu_n, var_n) - log N(z; mu, var) must not depend on z
     def log_normal(z, m, v):
         return -0.5 * (z - m) ** 2 / v - 0.5 * torch.log(2 * math.pi * v)
+
     zs = torch.randn(5, 3, 4, generator=g, dtype=torch.float64)
     diffs = torch.stack([log_normal(z[:, None], mu_n, var_n).sum(1) - log_normal(z, mu, var) for z in zs])
     torch.testing.assert_close(diffs, diffs[:1].expand_as(diffs))
@@ -77,8 +84,9 @@ def test_recurrent_encoder_order_sensitive_and_masked():
 def test_kl_to_unit_gaussian():
     mean = torch.tensor([[0.5, -1.0, 0.0]])
     var = torch.tensor([[0.3, 2.0, 1.0]])
-    expected = torch.distributions.kl_divergence(torch.distributions.Normal(mean, var.sqrt()),
-                                                 torch.distributions.Normal(0.0, 1.0)).sum(-1)
+    expected = torch.distributions.kl_divergence(
+        torch.distributions.Normal(mean, var.sqrt()), torch.distributions.Normal(0.0, 1.0)
+    ).sum(-1)
     torch.testing.assert_close(Posterior(mean, var).kl_to_prior(), expected)
     assert float(Posterior(torch.zeros(1, 3), torch.ones(1, 3)).kl_to_prior()) == 0.0
     assert float(Posterior(mean, None).kl_to_prior()) == 0.0  # deterministic: no KL
@@ -94,11 +102,31 @@ def test_rsample_is_reparameterised():
 # ---------------------------------------------------------------------------------- gradient routing
 def _learner(encoder_type="gaussian", kl_lambda=0.1, precision="float32"):
     torch.manual_seed(0)
-    agent = PEARLAgent(obs_dim=3, act_dim=2, context_dim=6, encoder_type=encoder_type, latent_size=2,
-                       net_size=16, num_hidden_layers=2, encoder_hidden=16, encoder_hidden_layers=2)
-    learner = PEARLLearner(agent, policy_lr=1e-3, qf_lr=1e-3, vf_lr=1e-3, context_lr=1e-3, discount=0.99,
-                           reward_scale=5.0, kl_lambda=kl_lambda, soft_target_tau=0.005,
-                           policy_mean_reg_weight=1e-3, policy_std_reg_weight=1e-3, precision=precision)
+    agent = PEARLAgent(
+        obs_dim=3,
+        act_dim=2,
+        context_dim=6,
+        encoder_type=encoder_type,
+        latent_size=2,
+        net_size=16,
+        num_hidden_layers=2,
+        encoder_hidden=16,
+        encoder_hidden_layers=2,
+    )
+    learner = PEARLLearner(
+        agent,
+        policy_lr=1e-3,
+        qf_lr=1e-3,
+        vf_lr=1e-3,
+        context_lr=1e-3,
+        discount=0.99,
+        reward_scale=5.0,
+        kl_lambda=kl_lambda,
+        soft_target_tau=0.005,
+        policy_mean_reg_weight=1e-3,
+        policy_std_reg_weight=1e-3,
+        precision=precision,
+    )
     return agent, learner
 
 
@@ -108,9 +136,14 @@ def _random_batch(rng, tasks=3, batch=8, ctx=5):
     def f(*shape):
         return rng.standard_normal(shape).astype(np.float32)
 
-    return Batch(obs=f(tasks, batch, 3), action=np.tanh(f(tasks, batch, 2)), reward=f(tasks, batch),
-                 terminal=(rng.random((tasks, batch)) < 0.2).astype(np.float32), next_obs=f(tasks, batch, 3),
-                 context=f(tasks, ctx, 6))
+    return Batch(
+        obs=f(tasks, batch, 3),
+        action=np.tanh(f(tasks, batch, 2)),
+        reward=f(tasks, batch),
+        terminal=(rng.random((tasks, batch)) < 0.2).astype(np.float32),
+        next_obs=f(tasks, batch, 3),
+        context=f(tasks, ctx, 6),
+    )
 
 
 def _grad_norm(loss, params):
@@ -176,8 +209,14 @@ LAYOUT = Layout(obs_dim=2, act_dim=1)
 
 def _rows(n, start=0, reward=0.0, sparse=0.0):
     idx = np.arange(start, start + n, dtype=np.float32)
-    return LAYOUT.rows(np.stack([idx, idx], 1), np.zeros((n, 1)), np.full(n, reward), np.full(n, sparse),
-                       np.zeros(n), np.stack([idx + 1, idx + 1], 1))
+    return LAYOUT.rows(
+        np.stack([idx, idx], 1),
+        np.zeros((n, 1)),
+        np.full(n, reward),
+        np.full(n, sparse),
+        np.zeros(n),
+        np.stack([idx + 1, idx + 1], 1),
+    )
 
 
 def test_ring_buffer_growth_wrap_and_order():
@@ -240,8 +279,17 @@ def _sampler(context_source, sequence=False, rl_mode="transitions", sparse=False
         recent = _rows(20, start=50, reward=2.0, sparse=0.5)  # "recent" data: reward 2
         rl.add(task, recent)
         enc.add(task, recent)
-    return BatchSampler(rl, enc, context_source=context_source, sequence_context=sequence, rl_batch_mode=rl_mode,
-                        batch_size=40, embedding_batch_size=10, use_next_obs=False, sparse_rewards=sparse)
+    return BatchSampler(
+        rl,
+        enc,
+        context_source=context_source,
+        sequence_context=sequence,
+        rl_batch_mode=rl_mode,
+        batch_size=40,
+        embedding_batch_size=10,
+        use_next_obs=False,
+        sparse_rewards=sparse,
+    )
 
 
 def test_context_sampler_semantics():
@@ -313,9 +361,21 @@ def test_every_method_family_profile_builds_and_round_trips():
 
 
 # what defines PEARL's trade-offs (Algorithm 1): the quick profile may not change any of these
-PEARL_RATIOS = ("meta_batch", "num_train_steps_per_itr", "num_initial_steps", "num_tasks_sample", "num_steps_prior",
-                "num_steps_posterior", "num_extra_rl_steps_posterior", "embedding_batch_size", "kl_lambda",
-                "reward_scale", "discount", "sparse_rewards", "use_next_obs_in_context")
+PEARL_RATIOS = (
+    "meta_batch",
+    "num_train_steps_per_itr",
+    "num_initial_steps",
+    "num_tasks_sample",
+    "num_steps_prior",
+    "num_steps_posterior",
+    "num_extra_rl_steps_posterior",
+    "embedding_batch_size",
+    "kl_lambda",
+    "reward_scale",
+    "discount",
+    "sparse_rewards",
+    "use_next_obs_in_context",
+)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -324,10 +384,14 @@ def test_quick_profile_keeps_pearls_ratios_and_shrinks_only_width_batch_and_iter
     assert {k: getattr(quick.algo, k) for k in PEARL_RATIOS} == {k: getattr(paper.algo, k) for k in PEARL_RATIOS}
     a = quick.algo
     run_steps = a.num_initial_steps + a.num_iterations * a.num_tasks_sample * (
-        a.num_steps_prior + a.num_steps_posterior + a.num_extra_rl_steps_posterior)
+        a.num_steps_prior + a.num_steps_posterior + a.num_extra_rl_steps_posterior
+    )
     assert a.replay_buffer_size >= run_steps  # nothing a task collects is ever overwritten
-    assert (quick.net.net_size, quick.net.encoder_hidden, a.batch_size) < (paper.net.net_size, paper.net.encoder_hidden,
-                                                                          paper.algo.batch_size)
+    assert (quick.net.net_size, quick.net.encoder_hidden, a.batch_size) < (
+        paper.net.net_size,
+        paper.net.encoder_hidden,
+        paper.algo.batch_size,
+    )
     assert a.num_iterations < paper.algo.num_iterations
     assert (quick.net.latent_size, quick.net.num_hidden_layers) == (paper.net.latent_size, paper.net.num_hidden_layers)
 
@@ -349,16 +413,19 @@ def test_family_presets_and_method_switches():
     assert (cfg.algo.kl_lambda, cfg.net.latent_size, cfg.seed) == (0.5, 3, 4)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(method="maml"), "unknown method 'maml'.*pearl-rnn-tran"),
-    (dict(family="cheetah-dir"), "unknown family 'cheetah-dir'.*cheetah-fwd-back"),
-    (dict(profile="huge"), "unknown profile 'huge'.*smoke"),
-    (dict(overrides={"kl_lamda": 1.0}), "unknown override key 'kl_lamda'.*kl_lambda"),
-    (dict(overrides={"net.kl_lambda": 1.0}), "unknown override key 'net.kl_lambda'"),
-    (dict(overrides={"method": "pearl"}), "unknown override key 'method'"),
-    (dict(overrides={"meta_batch": 0}), "meta_batch must be a positive integer"),
-    (dict(overrides={"discount": 1.5}), "discount must be in"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(method="maml"), "unknown method 'maml'.*pearl-rnn-tran"),
+        (dict(family="cheetah-dir"), "unknown family 'cheetah-dir'.*cheetah-fwd-back"),
+        (dict(profile="huge"), "unknown profile 'huge'.*smoke"),
+        (dict(overrides={"kl_lamda": 1.0}), "unknown override key 'kl_lamda'.*kl_lambda"),
+        (dict(overrides={"net.kl_lambda": 1.0}), "unknown override key 'net.kl_lambda'"),
+        (dict(overrides={"method": "pearl"}), "unknown override key 'method'"),
+        (dict(overrides={"meta_batch": 0}), "meta_batch must be a positive integer"),
+        (dict(overrides={"discount": 1.5}), "discount must be in"),
+    ],
+)
 def test_bad_config_input_raises_value_error(kwargs, match):
     args = dict(method="pearl", family="point-robot", profile="smoke")
     args.update(kwargs)

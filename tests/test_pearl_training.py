@@ -80,8 +80,9 @@ def test_non_finite_loss_raises_naming_loss_and_iteration():
 
 def test_online_adaptation_protocol_uses_prior_then_all_accumulated_context(monkeypatch):
     """Algorithm 2 / reference 3.1: z ~ prior for num_exp_traj_eval episodes, then q(z | all context)."""
-    cfg = make_config("pearl", "sparse-point-robot", "smoke",
-                      {"num_steps_per_eval": 100, "num_exp_traj_eval": 2, "num_evals": 2})
+    cfg = make_config(
+        "pearl", "sparse-point-robot", "smoke", {"num_steps_per_eval": 100, "num_exp_traj_eval": 2, "num_evals": 2}
+    )
     trainer = PEARLTrainer(cfg)
     trainer.collector.collect_initial(20, trainer.rng)
     calls = []

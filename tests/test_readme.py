@@ -48,4 +48,4 @@ def test_bare_commands_come_after_the_readme_says_how_to_activate_the_environmen
     assert activate > README.find(_quickstart_commands()[-1])  # right after the Quickstart's commands
     bare = [m.start() for m in re.finditer(r"(?<![/\w-])(pearl-bench \w|python -m )", README)]
     assert bare, "README shows no bare command"
-    assert min(bare) > activate, README[min(bare) - 80:min(bare) + 40]
+    assert min(bare) > activate, README[min(bare) - 80 : min(bare) + 40]

@@ -27,8 +27,9 @@ def _readme_block(name: str) -> str:
 def _shipped_runs() -> dict[int, dict]:
     runs = {}
     for run_dir in sorted(p for p in SHIPPED.iterdir() if p.name.isdigit()):
-        runs[int(run_dir.name)] = {name: json.loads((run_dir / f"{name}.json").read_text())
-                                   for name in ("config", "run", "info")}
+        runs[int(run_dir.name)] = {
+            name: json.loads((run_dir / f"{name}.json").read_text()) for name in ("config", "run", "info")
+        }
         runs[int(run_dir.name)]["files"] = sorted(p.name for p in run_dir.iterdir())
     return runs
 
@@ -52,16 +53,18 @@ def test_shipped_runs_are_completed_reference_cells_without_weights():
 def test_readme_lists_exactly_the_reference_cells_not_shipped_yet():
     shipped = {run_key(r["config"]) for r in _shipped_runs().values()}
     pending = [f"- {c.label}" for c in reference_cells() if c.run_key not in shipped]
-    assert _readme_block("reference-pending").splitlines() == (pending or ["- none"]), \
+    assert _readme_block("reference-pending").splitlines() == (pending or ["- none"]), (
         "run `python -m benchmarks.reference_set` to update README.md"
+    )
     assert readme_blocks()["reference-pending"] == _readme_block("reference-pending")
 
 
 def test_readme_final_returns_are_the_shipped_runs():
     store = query.open_store(results=SHIPPED)
     assert not store.problems
-    assert _readme_block("reference-final-returns") == final_returns_block(store).strip(), \
+    assert _readme_block("reference-final-returns") == final_returns_block(store).strip(), (
         "run `python -m benchmarks.reference_set` to update README.md"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +73,10 @@ def smoke_store(tmp_path_factory) -> Path:
     from benchmarks.cli import main
 
     results = tmp_path_factory.mktemp("store")
-    assert main(["train", "pearl", "sparse-point-robot", "--profile", "smoke", "--results", str(results),
-                 "--no-progress"]) == 0
+    assert (
+        main(["train", "pearl", "sparse-point-robot", "--profile", "smoke", "--results", str(results), "--no-progress"])
+        == 0
+    )
     failed = results / "99"
     failed.mkdir()
     (failed / "config.json").write_text((results / "1" / "config.json").read_text())

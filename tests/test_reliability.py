@@ -16,8 +16,20 @@ from benchmarks.store import MONGO_URL_ENV, resolve_store
 from pearl.core.checkpoint import load_latest, save_checkpoint
 
 # one smoke cell: PEARL on point-robot, seed 0, one iteration
-CELL = ["--profile", "smoke", "--methods", "pearl", "--families", "point-robot", "--grid", "--seeds", "0",
-        "--set", "num_iterations=1", "--no-progress"]
+CELL = [
+    "--profile",
+    "smoke",
+    "--methods",
+    "pearl",
+    "--families",
+    "point-robot",
+    "--grid",
+    "--seeds",
+    "0",
+    "--set",
+    "num_iterations=1",
+    "--no-progress",
+]
 
 
 def _exit_code(argv) -> int:
@@ -28,8 +40,9 @@ def _exit_code(argv) -> int:
 
 
 def _statuses(results: Path) -> dict[int, str]:
-    return {int(d.name): json.loads((d / "run.json").read_text())["status"]
-            for d in results.iterdir() if d.name.isdigit()}
+    return {
+        int(d.name): json.loads((d / "run.json").read_text())["status"] for d in results.iterdir() if d.name.isdigit()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -53,36 +66,72 @@ def _work_dir(results: Path) -> Path:
 
 
 # ---- bad values: refused before anything runs, with the valid range ----------------------------
-@pytest.mark.parametrize("argv, message", [
-    (["run", "--set", "kl_lambda=abc"], "algo.kl_lambda must be a finite number >= 0, got 'abc'"),
-    (["run", "--set", "kl_lambda=nan"], "algo.kl_lambda must be a finite number >= 0, got 'nan'"),
-    (["run", "--set", "kl_lambda=NaN"], "algo.kl_lambda must be a finite number >= 0, got nan"),
-    (["run", "--set", "kl_lambda=-1"], "algo.kl_lambda must be a finite number >= 0, got -1"),
-    (["run", "--set", "num_hidden_layers=-1"], "net.num_hidden_layers must be a positive integer, got -1"),
-    (["run", "--set", "discount=1e999"], "algo.discount must be in [0, 1] (a finite number), got inf"),
-    (["run", "--set", "batch_size=2.5"], "algo.batch_size must be a positive integer, got 2.5"),
-    (["run", "--set", "meta_batch=true"], "algo.meta_batch must be a positive integer, got True"),
-    (["run", "--grid", "--methods", "pearl", "--families", "sparse-point-robot", "--set", "env_kwargs.goal_radius=-1"],
-     "env_kwargs.goal_radius must be a finite number > 0, got -1"),
-    (["run", "--grid", "--methods", "pearl", "--families", "sparse-point-robot", "--set", "env_kwargs.goal_radius=nan"],
-     "env_kwargs.goal_radius must be a finite number > 0, got 'nan'"),
-    (["run", "--methods", "promp", "--families", "cheetah-vel", "--set", "inner_lr=-0.1"], "algo.inner_lr must be a finite number >= 0"),
-    (["run", "--methods", "rl2-ppo", "--families", "cheetah-vel", "--set", "lr=Infinity"], "algo.lr must be a finite number > 0, got inf"),
-    (["run", "--methods", "maml-trpo", "--families", "cheetah-vel", "--set", "hidden_sizes=[64,-1]"], "algo.hidden_sizes must be a non-empty list"),
-    (["run", "--seeds", "-1"], "seed must be in [0, 4294967295] (an integer), got -1"),
-    (["run", "--seeds", str(2**32)], "seed must be in [0, 4294967295] (an integer), got 4294967296"),
-    (["train", "pearl", "point-robot", "--seed", "-1"], "seed must be in [0, 4294967295]"),
-    (["train", "promp", "point-robot", "--seed", str(2**32)], "seed must be in [0, 4294967295]"),
-    (["run", "--set", "net_size=" + "[" * 100_000], "the value is nested too deeply to read"),
-    (["train", "pearl", "point-robot", "--db", "bad/db.name$"], "invalid MongoDB database name 'bad/db.name$'"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["run", "--set", "kl_lambda=abc"], "algo.kl_lambda must be a finite number >= 0, got 'abc'"),
+        (["run", "--set", "kl_lambda=nan"], "algo.kl_lambda must be a finite number >= 0, got 'nan'"),
+        (["run", "--set", "kl_lambda=NaN"], "algo.kl_lambda must be a finite number >= 0, got nan"),
+        (["run", "--set", "kl_lambda=-1"], "algo.kl_lambda must be a finite number >= 0, got -1"),
+        (["run", "--set", "num_hidden_layers=-1"], "net.num_hidden_layers must be a positive integer, got -1"),
+        (["run", "--set", "discount=1e999"], "algo.discount must be in [0, 1] (a finite number), got inf"),
+        (["run", "--set", "batch_size=2.5"], "algo.batch_size must be a positive integer, got 2.5"),
+        (["run", "--set", "meta_batch=true"], "algo.meta_batch must be a positive integer, got True"),
+        (
+            [
+                "run",
+                "--grid",
+                "--methods",
+                "pearl",
+                "--families",
+                "sparse-point-robot",
+                "--set",
+                "env_kwargs.goal_radius=-1",
+            ],
+            "env_kwargs.goal_radius must be a finite number > 0, got -1",
+        ),
+        (
+            [
+                "run",
+                "--grid",
+                "--methods",
+                "pearl",
+                "--families",
+                "sparse-point-robot",
+                "--set",
+                "env_kwargs.goal_radius=nan",
+            ],
+            "env_kwargs.goal_radius must be a finite number > 0, got 'nan'",
+        ),
+        (
+            ["run", "--methods", "promp", "--families", "cheetah-vel", "--set", "inner_lr=-0.1"],
+            "algo.inner_lr must be a finite number >= 0",
+        ),
+        (
+            ["run", "--methods", "rl2-ppo", "--families", "cheetah-vel", "--set", "lr=Infinity"],
+            "algo.lr must be a finite number > 0, got inf",
+        ),
+        (
+            ["run", "--methods", "maml-trpo", "--families", "cheetah-vel", "--set", "hidden_sizes=[64,-1]"],
+            "algo.hidden_sizes must be a non-empty list",
+        ),
+        (["run", "--seeds", "-1"], "seed must be in [0, 4294967295] (an integer), got -1"),
+        (["run", "--seeds", str(2**32)], "seed must be in [0, 4294967295] (an integer), got 4294967296"),
+        (["train", "pearl", "point-robot", "--seed", "-1"], "seed must be in [0, 4294967295]"),
+        (["train", "promp", "point-robot", "--seed", str(2**32)], "seed must be in [0, 4294967295]"),
+        (["run", "--set", "net_size=" + "[" * 100_000], "the value is nested too deeply to read"),
+        (["train", "pearl", "point-robot", "--db", "bad/db.name$"], "invalid MongoDB database name 'bad/db.name$'"),
+    ],
+)
 def test_bad_value_is_refused_before_anything_is_written(capsys, tmp_path, argv, message):
     results = tmp_path / "results"
     argv = argv[:1] + ["--profile", "smoke", "--results", str(results), "--no-progress"] + argv[1:]
     if argv[0] == "run":  # at most one cell, should the value get through (as it did before issue 14)
-        argv += [*(["--methods", "pearl"] if "--methods" not in argv else []),
-                 *(["--families", "point-robot", "--grid"] if "--families" not in argv else []),
-                 *(["--seeds", "0"] if "--seeds" not in argv else [])]
+        argv += [
+            *(["--methods", "pearl"] if "--methods" not in argv else []),
+            *(["--families", "point-robot", "--grid"] if "--families" not in argv else []),
+            *(["--seeds", "0"] if "--seeds" not in argv else []),
+        ]
     assert _exit_code(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
@@ -104,11 +153,15 @@ def test_every_numeric_config_field_declares_its_bounds(module, root):
     import importlib
 
     mod = importlib.import_module(module)
-    classes = [getattr(mod, root)] + [v for v in vars(mod).values()
-                                      if dataclasses.is_dataclass(v) and v.__module__ == module]
-    unbounded = [f"{k.__name__}.{f.name}" for k in classes
-                 for f, hint in ((f, typing.get_type_hints(k)[f.name]) for f in dataclasses.fields(k))
-                 if _numeric(hint) and "bounds" not in f.metadata]
+    classes = [getattr(mod, root)] + [
+        v for v in vars(mod).values() if dataclasses.is_dataclass(v) and v.__module__ == module
+    ]
+    unbounded = [
+        f"{k.__name__}.{f.name}"
+        for k in classes
+        for f, hint in ((f, typing.get_type_hints(k)[f.name]) for f in dataclasses.fields(k))
+        if _numeric(hint) and "bounds" not in f.metadata
+    ]
     assert unbounded == []
 
 
@@ -123,13 +176,20 @@ def test_defaults_and_profiles_are_inside_the_bounds(module):
 
 
 # ---- overrides are honoured or refused ------------------------------------------------------------
-@pytest.mark.parametrize("argv, message", [
-    (["--set", "env_kwargs.goal_radius=0.5"],
-     "--set env_kwargs.goal_radius=0.5 conflicts with the paper's cells, which fix goal_radius to 0.2, 0.8"),
-    (["--families", "point-robot", "cheetah-vel"], "family 'point-robot' has no cell in the paper's matrix"),
-    (["--methods", "pearl", "rl2-ppo", "--families", "sparse-point-robot"],
-     "method 'rl2-ppo' has no cell in the paper's matrix"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["--set", "env_kwargs.goal_radius=0.5"],
+            "--set env_kwargs.goal_radius=0.5 conflicts with the paper's cells, which fix goal_radius to 0.2, 0.8",
+        ),
+        (["--families", "point-robot", "cheetah-vel"], "family 'point-robot' has no cell in the paper's matrix"),
+        (
+            ["--methods", "pearl", "rl2-ppo", "--families", "sparse-point-robot"],
+            "method 'rl2-ppo' has no cell in the paper's matrix",
+        ),
+    ],
+)
 def test_a_request_the_papers_matrix_would_drop_is_refused(capsys, tmp_path, argv, message):
     assert _exit_code(["run", "--profile", "smoke", "--results", str(tmp_path / "r"), *argv]) == 2
     err = capsys.readouterr().err
@@ -181,8 +241,9 @@ def test_run_rebuilds_a_completed_runs_metrics_from_the_journal(store, capsys, d
     assert main(["run", *CELL, "--results", str(store)]) == 0
     assert "rebuilt" in capsys.readouterr().out
     rebuilt = json.loads(metrics.read_text())
-    assert {k: (v["steps"], v["values"]) for k, v in rebuilt.items()} == \
-        {k: (v["steps"], v["values"]) for k, v in original.items()}
+    assert {k: (v["steps"], v["values"]) for k, v in rebuilt.items()} == {
+        k: (v["steps"], v["values"]) for k, v in original.items()
+    }
     assert _statuses(store) == {1: "COMPLETED"}
 
 
@@ -215,8 +276,12 @@ def test_jobs_are_capped_at_the_number_of_runs(monkeypatch, tmp_path, capsys):
     runner.run_matrix(cells, resolve_store(str(tmp_path)), jobs=1000, progress=False)
     assert seen["jobs"] == 1
     monkeypatch.setattr(runner, "available_cores", lambda: 1)
-    runner.run_matrix(plan("smoke", ["pearl"], ["point-robot"], [0, 1], grid=True), resolve_store(str(tmp_path)),
-                      jobs=1000, progress=False)
+    runner.run_matrix(
+        plan("smoke", ["pearl"], ["point-robot"], [0, 1], grid=True),
+        resolve_store(str(tmp_path)),
+        jobs=1000,
+        progress=False,
+    )
     assert seen["jobs"] == 2 and "2 jobs on 1 core(s)" in capsys.readouterr().err
 
 
@@ -257,8 +322,13 @@ def test_numpy_arrays_and_rng_states_load_with_weights_only(tmp_path):
     import numpy as np
 
     rng = np.random.default_rng(0)
-    state = {"buffer": np.arange(6, dtype=np.float32).reshape(2, 3), "flags": np.zeros(3, bool),
-             "scalar": np.float64(1.5), "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}
+    state = {
+        "buffer": np.arange(6, dtype=np.float32).reshape(2, 3),
+        "flags": np.zeros(3, bool),
+        "scalar": np.float64(1.5),
+        "rng": rng.bit_generator.state,
+        "torch_rng": torch.get_rng_state(),
+    }
     save_checkpoint(state, tmp_path, 1)
     loaded = load_latest(tmp_path)
     assert np.array_equal(loaded["buffer"], state["buffer"]) and loaded["scalar"] == 1.5
@@ -286,8 +356,19 @@ def test_a_symlinked_run_directory_is_refused_even_with_fresh(tmp_path, capsys):
     (elsewhere / "keep.txt").write_text("x")
     (results / "checkpoints").mkdir(parents=True)
     os.symlink(elsewhere, results / "checkpoints" / cell.run_key)
-    argv = ["train", "pearl", "point-robot", "--profile", "smoke", "--set", "num_iterations=1", "--results",
-            str(results), "--fresh", "--no-progress"]
+    argv = [
+        "train",
+        "pearl",
+        "point-robot",
+        "--profile",
+        "smoke",
+        "--set",
+        "num_iterations=1",
+        "--results",
+        str(results),
+        "--fresh",
+        "--no-progress",
+    ]
     assert _exit_code(argv) == 2
     assert "is a symbolic link" in capsys.readouterr().err
     assert (elsewhere / "keep.txt").exists() and _statuses(results) == {}

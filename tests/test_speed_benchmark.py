@@ -12,8 +12,9 @@ def test_gemm_fraction_replays_exactly_the_updates_matmuls():
     try:
         trainer.collector.collect_initial(trainer.horizon, trainer.rng)
         a, rng = trainer.config.algo, trainer.rng
-        batches = [trainer.sampler.sample(rng.integers(0, len(trainer.train_tasks), a.meta_batch), rng)
-                   for _ in range(2)]
+        batches = [
+            trainer.sampler.sample(rng.integers(0, len(trainer.train_tasks), a.meta_batch), rng) for _ in range(2)
+        ]
         g = gemm_fraction(trainer, batches, repeats=3)
     finally:
         trainer.close()

@@ -7,8 +7,8 @@ import importlib
 
 import pytest
 import torch
-
 from jsonl_logger import JSONLLogger
+
 from pearl.core.checkpoint import list_checkpoints
 from pearl.core.logger import MemoryLogger
 
@@ -17,17 +17,23 @@ torch.set_num_threads(1)
 # (package with config.make_config and trainer.train, method, family, overrides)
 PEARL = ("pearl", {"num_iterations": 4, "checkpoint_every": 2})
 BASELINES = ("baselines", {"num_iterations": 4, "checkpoint_every": 2, "eval_every": 1})
-CASES = [(*PEARL, "pearl", "point-robot"), (*PEARL, "pearl-rnn-traj", "cheetah-vel"),
-         (*PEARL, "pearl", "sparse-point-robot"), (*BASELINES, "maml-trpo", "point-robot"),
-         (*BASELINES, "promp", "cheetah-vel"), (*BASELINES, "rl2-ppo", "point-robot")]
+CASES = [
+    (*PEARL, "pearl", "point-robot"),
+    (*PEARL, "pearl-rnn-traj", "cheetah-vel"),
+    (*PEARL, "pearl", "sparse-point-robot"),
+    (*BASELINES, "maml-trpo", "point-robot"),
+    (*BASELINES, "promp", "cheetah-vel"),
+    (*BASELINES, "rl2-ppo", "point-robot"),
+]
 
 
 def _deterministic(logger: MemoryLogger) -> dict[str, list]:
     return {name: series for name, series in logger.scalars.items() if not name.startswith("time/")}
 
 
-@pytest.mark.parametrize("package, overrides, method, family", CASES,
-                         ids=[f"{method}-{family}" for _, _, method, family in CASES])
+@pytest.mark.parametrize(
+    "package, overrides, method, family", CASES, ids=[f"{method}-{family}" for _, _, method, family in CASES]
+)
 def test_checkpoint_then_resume_matches_uninterrupted_run(tmp_path, package, overrides, method, family):
     make_config = importlib.import_module(f"{package}.config").make_config
     train = importlib.import_module(f"{package}.trainer").train

@@ -36,8 +36,10 @@ class Bounds:
         if self.integer and self.hi is None and self.lo in (0, 1) and not self.lo_open:
             text = f"a {'positive' if self.lo == 1 else 'non-negative'} integer"
         elif self.lo is not None and self.hi is not None:
-            text = (f"in {'(' if self.lo_open else '['}{_num(self.lo)}, {_num(self.hi)}{')' if self.hi_open else ']'} "
-                    f"(a{'n' if self.integer else ''} {kind})")
+            text = (
+                f"in {'(' if self.lo_open else '['}{_num(self.lo)}, {_num(self.hi)}{')' if self.hi_open else ']'} "
+                f"(a{'n' if self.integer else ''} {kind})"
+            )
         elif self.lo is not None:
             text = f"a {kind} {'>' if self.lo_open else '>='} {_num(self.lo)}"
         elif self.hi is not None:
@@ -75,8 +77,9 @@ def _num(x: float) -> str:
     return f"{x:g}" if isinstance(x, float) else str(x)
 
 
-def bounded(default: Any = dataclasses.MISSING, *, default_factory: Callable[[], Any] | Any = dataclasses.MISSING,
-            **bounds: Any) -> Any:
+def bounded(
+    default: Any = dataclasses.MISSING, *, default_factory: Callable[[], Any] | Any = dataclasses.MISSING, **bounds: Any
+) -> Any:
     """A dataclass field whose valid range is ``Bounds(**bounds)``."""
     return dataclasses.field(default=default, default_factory=default_factory, metadata={"bounds": Bounds(**bounds)})
 

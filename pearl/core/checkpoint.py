@@ -31,8 +31,7 @@ except ImportError:  # pragma: no cover - numpy 1.x
     from numpy.core.multiarray import _reconstruct, scalar
 
 #: what a checkpoint may hold besides tensors and plain containers: numpy arrays, dtypes and scalars
-SAFE_GLOBALS = [_reconstruct, scalar, np.ndarray, np.dtype,
-                *{type(np.dtype(c)) for c in "?bhilqBHILQefdgFDGUS"}]
+SAFE_GLOBALS = [_reconstruct, scalar, np.ndarray, np.dtype, *{type(np.dtype(c)) for c in "?bhilqBHILQefdgFDGUS"}]
 
 CHECKPOINT_RE = re.compile(r"^checkpoint_(\d{6})\.pt$")
 
@@ -88,11 +87,16 @@ def load_latest(directory: str | os.PathLike | None) -> dict[str, Any] | None:
         except Exception as err:  # noqa: BLE001 - any unreadable file: fall back to an older one
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             skipped.append(f"{path} ({type(err).__name__}: {reason})")
-            print(f"pearl: skipping checkpoint {path}: it does not load ({type(err).__name__}: {reason})",
-                  file=sys.stderr, flush=True)
+            print(
+                f"pearl: skipping checkpoint {path}: it does not load ({type(err).__name__}: {reason})",
+                file=sys.stderr,
+                flush=True,
+            )
     if skipped:
-        raise ValueError(f"no checkpoint in {directory} loads: {'; '.join(skipped)}; "
-                         f"remove them (or train with --fresh) to start over")
+        raise ValueError(
+            f"no checkpoint in {directory} loads: {'; '.join(skipped)}; "
+            f"remove them (or train with --fresh) to start over"
+        )
     return None
 
 

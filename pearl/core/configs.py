@@ -78,8 +78,13 @@ def apply_overrides(config: Any, overrides: dict[str, Any] | None, context: str 
         apply_layer(config, {keys[name]: {name: value}})
 
 
-def build(config: Any, layers: Iterable[Layer | Callable[[Any], Layer]], overrides: dict[str, Any] | None,
-          validate: Callable[[Any], None], context: str = "") -> Any:
+def build(
+    config: Any,
+    layers: Iterable[Layer | Callable[[Any], Layer]],
+    overrides: dict[str, Any] | None,
+    validate: Callable[[Any], None],
+    context: str = "",
+) -> Any:
     """Apply ``layers`` in order (a callable layer is computed from the config built so far), then
     ``overrides``; validate and return ``config``."""
     for layer in layers:
@@ -128,7 +133,9 @@ def from_dict(cls: type, values: dict[str, Any], group_classes: dict[str, type])
             value = _build_group(group_classes[f.name], value, f.name + ".")
         kwargs[f.name] = value
     if values:
-        raise ValueError(f"unknown config key(s) {sorted(values)}; valid keys: {[f.name for f in dataclasses.fields(cls)]}")
+        raise ValueError(
+            f"unknown config key(s) {sorted(values)}; valid keys: {[f.name for f in dataclasses.fields(cls)]}"
+        )
     return cls(**kwargs)
 
 
@@ -138,5 +145,7 @@ def _build_group(klass: type, values: Any, prefix: str) -> Any:
     names = [f.name for f in dataclasses.fields(klass)]
     bad = [k for k in values if k not in names]
     if bad:
-        raise ValueError(f"unknown config key(s) {[prefix + b for b in bad]}; valid keys: {[prefix + n for n in names]}")
+        raise ValueError(
+            f"unknown config key(s) {[prefix + b for b in bad]}; valid keys: {[prefix + n for n in names]}"
+        )
     return klass(**values)

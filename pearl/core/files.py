@@ -41,5 +41,7 @@ def fd_nofollow(path: str | os.PathLike, flags: int) -> int:
 def check_not_symlink(directory: str | os.PathLike) -> None:
     """ValueError when a run directory is a symbolic link (it could point anywhere)."""
     if Path(directory).is_symlink():
-        raise ValueError(f"run directory {str(directory)!r} is a symbolic link (to {os.readlink(directory)!r}); "
-                         f"refusing to use it: remove the link, or move the directory it points to in its place")
+        raise ValueError(
+            f"run directory {str(directory)!r} is a symbolic link (to {os.readlink(directory)!r}); "
+            f"refusing to use it: remove the link, or move the directory it points to in its place"
+        )

@@ -35,8 +35,10 @@ def check_device(device: str) -> None:
         raise ValueError(f"unknown device {device!r}; valid choices: {', '.join(DEVICES)}")
     if device == "cuda" and not torch.cuda.is_available():
         build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
-        raise ValueError(f"device='cuda' but torch sees no CUDA GPU on this machine (torch {torch.__version__}, "
-                         f"{build}); use device=cpu, or device=auto to take a GPU only where there is one")
+        raise ValueError(
+            f"device='cuda' but torch sees no CUDA GPU on this machine (torch {torch.__version__}, "
+            f"{build}); use device=cpu, or device=auto to take a GPU only where there is one"
+        )
 
 
 def resolve_device(device: str) -> torch.device:
@@ -67,18 +69,25 @@ def check_precision(precision: str, device: str = "cpu") -> None:
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; valid choices: {', '.join(PRECISIONS)}")
     if precision == "bfloat16" and not _bf16_native(device):
-        where = (f"this GPU ({torch.cuda.get_device_name()}) has no native bf16"
-                 if resolve_device(device).type == "cuda" else
-                 f"this CPU (capability {cpu_capability()}) has no native bf16 instructions: emulated bf16 "
-                 "is ~45x slower than float32")
-        raise ValueError(f"precision='bfloat16' refused: {where}; use precision=float32, or precision=auto "
-                         "to take bf16 only where it is native")
+        where = (
+            f"this GPU ({torch.cuda.get_device_name()}) has no native bf16"
+            if resolve_device(device).type == "cuda"
+            else f"this CPU (capability {cpu_capability()}) has no native bf16 instructions: emulated bf16 "
+            "is ~45x slower than float32"
+        )
+        raise ValueError(
+            f"precision='bfloat16' refused: {where}; use precision=float32, or precision=auto "
+            "to take bf16 only where it is native"
+        )
 
 
 def to_device(obj, device: torch.device):
     """A dataclass of tensors (a rollout or batch record) with every tensor field moved to ``device``;
     the same object when nothing moves."""
     assert is_dataclass(obj), type(obj)
-    moved = {f.name: getattr(obj, f.name).to(device) for f in fields(obj)
-             if isinstance(getattr(obj, f.name), torch.Tensor) and getattr(obj, f.name).device != device}
+    moved = {
+        f.name: getattr(obj, f.name).to(device)
+        for f in fields(obj)
+        if isinstance(getattr(obj, f.name), torch.Tensor) and getattr(obj, f.name).device != device
+    }
     return replace(obj, **moved) if moved else obj

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-
 # Metric names every method logs and the analysis reads; ``step`` is always the number of env
 # steps collected for meta-training so far (the x-axis of every learning curve in the paper).
 RETURN_METRIC = "test/return"  # the paper's metric: test-task return after adaptation

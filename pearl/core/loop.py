@@ -60,8 +60,12 @@ def log_metrics(logger: Logger, metrics: dict[str, float], env_steps: int) -> No
         logger.log_scalar(name, value, env_steps)
 
 
-def train_loop(trainer: Trainer, logger: Logger | None = None, checkpoint_dir: str | os.PathLike | None = None,
-               stop_after: int | None = None) -> dict[str, Any]:
+def train_loop(
+    trainer: Trainer,
+    logger: Logger | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    stop_after: int | None = None,
+) -> dict[str, Any]:
     """Run (or resume) ``trainer`` until its budget is spent; returns the run's summary.
 
     ``stop_after``: stop once this many iterations are complete (checkpointing then), as if the
@@ -83,8 +87,16 @@ def train_loop(trainer: Trainer, logger: Logger | None = None, checkpoint_dir: s
     finally:
         trainer.close()
     return {
-        "method": config.method, "family": config.family, "profile": config.profile, "seed": config.seed,
-        "iterations_completed": trainer.iteration, "finished": trainer.finished(),
-        "resumed_from_iteration": resumed_from, "env_steps": trainer.env_steps, **trainer.summary(),
-        "last_eval": trainer.last_eval, "wall_time_s": time.perf_counter() - start, "config": config.to_dict(),
+        "method": config.method,
+        "family": config.family,
+        "profile": config.profile,
+        "seed": config.seed,
+        "iterations_completed": trainer.iteration,
+        "finished": trainer.finished(),
+        "resumed_from_iteration": resumed_from,
+        "env_steps": trainer.env_steps,
+        **trainer.summary(),
+        "last_eval": trainer.last_eval,
+        "wall_time_s": time.perf_counter() - start,
+        "config": config.to_dict(),
     }

@@ -66,8 +66,7 @@ class FamilySpec:
         tasks = self.tasks(split)
         if not isinstance(index, (int, np.integer)) or not 0 <= index < len(tasks):
             raise IndexError(
-                f"task index {index!r} out of range for {self.name} {split} tasks; "
-                f"valid indices: 0..{len(tasks) - 1}"
+                f"task index {index!r} out of range for {self.name} {split} tasks; valid indices: 0..{len(tasks) - 1}"
             )
         return tasks[int(index)]
 
@@ -133,9 +132,7 @@ class MetaEnv(gym.Env):
         """Check a normalised action and map [-1, 1] onto the physical control range."""
         a = np.asarray(action, dtype=np.float64)
         if a.shape != self.action_space.shape:
-            raise ValueError(
-                f"{self.family.name}: action has shape {a.shape}, expected {self.action_space.shape}"
-            )
+            raise ValueError(f"{self.family.name}: action has shape {a.shape}, expected {self.action_space.shape}")
         if not np.all(np.isfinite(a)):
             raise ValueError(f"{self.family.name}: action contains non-finite values: {a}")
         a = np.clip(a, -1.0, 1.0)

@@ -70,30 +70,90 @@ def _semicircle_goals(rng: np.random.Generator, n: int) -> list[Task]:
 FAMILIES: dict[str, FamilySpec] = {
     spec.name: spec
     for spec in [
-        FamilySpec("cheetah-vel", "pearl/CheetahVel-v0", "pearl.envs.half_cheetah:HalfCheetahVelEnv",
-                   horizon=200, n_train=100, n_test=30, sample_tasks=_velocity_tasks,
-                   description="half-cheetah, target velocity ~ U(0, 3)"),
-        FamilySpec("cheetah-fwd-back", "pearl/CheetahFwdBack-v0", "pearl.envs.half_cheetah:HalfCheetahFwdBackEnv",
-                   horizon=200, n_train=2, n_test=2, sample_tasks=_fwd_back_directions, shared_train_test=True,
-                   description="half-cheetah, run forward or backward"),
-        FamilySpec("ant-fwd-back", "pearl/AntFwdBack-v0", "pearl.envs.ant:AntFwdBackEnv",
-                   horizon=200, n_train=2, n_test=2, sample_tasks=_fwd_back_angles, shared_train_test=True,
-                   description="ant, run along angle 0 or pi"),
-        FamilySpec("ant-goal-2d", "pearl/AntGoal2D-v0", "pearl.envs.ant:AntGoal2DEnv",
-                   horizon=200, n_train=150, n_test=30, sample_tasks=_disk_goals,
-                   description="ant, reach a goal in the disk of radius 3 (L1 distance)"),
-        FamilySpec("humanoid-dir-2d", "pearl/HumanoidDir2D-v0", "pearl.envs.humanoid:HumanoidDir2DEnv",
-                   horizon=200, n_train=100, n_test=30, sample_tasks=_direction_angles,
-                   description="humanoid, run in direction ~ U(0, 2pi)"),
-        FamilySpec("walker-params", "pearl/WalkerParams-v0", "pearl.envs.walker:WalkerParamsEnv",
-                   horizon=200, n_train=40, n_test=10, sample_tasks=_walker_params,
-                   description="walker, randomised mass, inertia, friction and damping"),
-        FamilySpec("point-robot", "pearl/PointRobot-v0", "pearl.envs.point_robot:PointRobotEnv",
-                   horizon=20, n_train=80, n_test=20, mujoco=False, sample_tasks=_square_goals,
-                   description="2-D point, dense reward to a goal in [-1, 1]^2"),
-        FamilySpec("sparse-point-robot", "pearl/SparsePointRobot-v0", "pearl.envs.point_robot:SparsePointRobotEnv",
-                   horizon=20, n_train=80, n_test=20, mujoco=False, sample_tasks=_semicircle_goals,
-                   description="2-D point, sparse reward near a goal on the unit semicircle"),
+        FamilySpec(
+            "cheetah-vel",
+            "pearl/CheetahVel-v0",
+            "pearl.envs.half_cheetah:HalfCheetahVelEnv",
+            horizon=200,
+            n_train=100,
+            n_test=30,
+            sample_tasks=_velocity_tasks,
+            description="half-cheetah, target velocity ~ U(0, 3)",
+        ),
+        FamilySpec(
+            "cheetah-fwd-back",
+            "pearl/CheetahFwdBack-v0",
+            "pearl.envs.half_cheetah:HalfCheetahFwdBackEnv",
+            horizon=200,
+            n_train=2,
+            n_test=2,
+            sample_tasks=_fwd_back_directions,
+            shared_train_test=True,
+            description="half-cheetah, run forward or backward",
+        ),
+        FamilySpec(
+            "ant-fwd-back",
+            "pearl/AntFwdBack-v0",
+            "pearl.envs.ant:AntFwdBackEnv",
+            horizon=200,
+            n_train=2,
+            n_test=2,
+            sample_tasks=_fwd_back_angles,
+            shared_train_test=True,
+            description="ant, run along angle 0 or pi",
+        ),
+        FamilySpec(
+            "ant-goal-2d",
+            "pearl/AntGoal2D-v0",
+            "pearl.envs.ant:AntGoal2DEnv",
+            horizon=200,
+            n_train=150,
+            n_test=30,
+            sample_tasks=_disk_goals,
+            description="ant, reach a goal in the disk of radius 3 (L1 distance)",
+        ),
+        FamilySpec(
+            "humanoid-dir-2d",
+            "pearl/HumanoidDir2D-v0",
+            "pearl.envs.humanoid:HumanoidDir2DEnv",
+            horizon=200,
+            n_train=100,
+            n_test=30,
+            sample_tasks=_direction_angles,
+            description="humanoid, run in direction ~ U(0, 2pi)",
+        ),
+        FamilySpec(
+            "walker-params",
+            "pearl/WalkerParams-v0",
+            "pearl.envs.walker:WalkerParamsEnv",
+            horizon=200,
+            n_train=40,
+            n_test=10,
+            sample_tasks=_walker_params,
+            description="walker, randomised mass, inertia, friction and damping",
+        ),
+        FamilySpec(
+            "point-robot",
+            "pearl/PointRobot-v0",
+            "pearl.envs.point_robot:PointRobotEnv",
+            horizon=20,
+            n_train=80,
+            n_test=20,
+            mujoco=False,
+            sample_tasks=_square_goals,
+            description="2-D point, dense reward to a goal in [-1, 1]^2",
+        ),
+        FamilySpec(
+            "sparse-point-robot",
+            "pearl/SparsePointRobot-v0",
+            "pearl.envs.point_robot:SparsePointRobotEnv",
+            horizon=20,
+            n_train=80,
+            n_test=20,
+            mujoco=False,
+            sample_tasks=_semicircle_goals,
+            description="2-D point, sparse reward near a goal on the unit semicircle",
+        ),
     ]
 }
 
@@ -132,8 +192,11 @@ def _env_class(family: str) -> type:
 def family_env_defaults(family: str) -> dict[str, Any]:
     """Keyword arguments of the family's env constructor (besides ``task``) with their defaults."""
     klass = _env_class(family)
-    return {p.name: p.default for p in inspect.signature(klass.__init__).parameters.values()
-            if p.name not in ("self", "task") and p.default is not inspect.Parameter.empty}
+    return {
+        p.name: p.default
+        for p in inspect.signature(klass.__init__).parameters.values()
+        if p.name not in ("self", "task") and p.default is not inspect.Parameter.empty
+    }
 
 
 def resolve_env_kwargs(family: str, env_kwargs: dict[str, Any] | None) -> dict[str, Any]:
@@ -145,7 +208,9 @@ def resolve_env_kwargs(family: str, env_kwargs: dict[str, Any] | None) -> dict[s
     defaults = family_env_defaults(family)
     unknown = sorted(set(env_kwargs) - set(defaults))
     if unknown:
-        raise ValueError(f"unknown env kwarg(s) {unknown} for family {family!r}; valid: {', '.join(defaults) or 'none'}")
+        raise ValueError(
+            f"unknown env kwarg(s) {unknown} for family {family!r}; valid: {', '.join(defaults) or 'none'}"
+        )
     for name, bounds in getattr(_env_class(family), "KWARG_BOUNDS", {}).items():
         if name in env_kwargs:
             bounds.check(f"env_kwargs.{name}", env_kwargs[name])

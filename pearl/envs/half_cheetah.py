@@ -5,8 +5,8 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
-from pearl.envs.mujoco_base import MujocoMetaEnv
 from pearl.envs.base import Task
+from pearl.envs.mujoco_base import MujocoMetaEnv
 
 CTRL_COST = 0.05
 
@@ -55,8 +55,9 @@ class HalfCheetahBase(MujocoMetaEnv):
         return self._get_obs(), forward - ctrl_cost, False, False, info
 
     @classmethod
-    def step_batch(cls, envs: list, rows: list[int], ctrl: np.ndarray, obs: np.ndarray, reward: np.ndarray,
-                   terminated: np.ndarray) -> dict[str, np.ndarray]:
+    def step_batch(
+        cls, envs: list, rows: list[int], ctrl: np.ndarray, obs: np.ndarray, reward: np.ndarray, terminated: np.ndarray
+    ) -> dict[str, np.ndarray]:
         """``_step`` of ``envs[i]`` with ``ctrl[i]`` for every i in ``rows``, in one loop (``TaskVectorEnv``).
 
         Writes ``obs[i]`` and ``reward[i]`` (never terminates) and returns the info arrays, zero at rows

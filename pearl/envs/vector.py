@@ -120,7 +120,9 @@ class TaskVectorEnv:
         if a.shape != (n, self.act_dim):
             raise ValueError(f"actions have shape {a.shape}, expected {(n, self.act_dim)}")
         if not np.isfinite(a).all():
-            raise ValueError(f"actions contain non-finite values in rows {np.where(~np.isfinite(a).all(1))[0].tolist()}")
+            raise ValueError(
+                f"actions contain non-finite values in rows {np.where(~np.isfinite(a).all(1))[0].tolist()}"
+            )
         if self.done.all():
             raise RuntimeError("every env is done: call reset() before step()")
         a = np.minimum(np.maximum(a, -1.0), 1.0)  # = np.clip(a, -1, 1) for finite a, without its wrapper's overhead
@@ -158,8 +160,10 @@ class TaskVectorEnv:
     # ---- checkpoints ----------------------------------------------------------------------
     def rng_state(self) -> dict:
         """The envs' random generator states, for an exact resume (``set_rng_state``)."""
-        return {"seeded": self._seeded,
-                "states": [env.np_random.bit_generator.state for env in self.envs] if self._seeded else None}
+        return {
+            "seeded": self._seeded,
+            "states": [env.np_random.bit_generator.state for env in self.envs] if self._seeded else None,
+        }
 
     def set_rng_state(self, state: dict) -> None:
         self._seeded = state["seeded"]
