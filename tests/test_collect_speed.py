@@ -305,7 +305,7 @@ def test_lockstep_width_is_capped(monkeypatch):
 
 def test_pearl_collection_is_seeded_and_resumes_exactly_with_a_grown_pool(tmp_path):
     from pearl.config import make_config
-    from pearl.logger import MemoryLogger
+    from pearl.core.logger import MemoryLogger
     from pearl.trainer import train
 
     cfg = make_config(

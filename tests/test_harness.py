@@ -404,7 +404,7 @@ def test_a_matrix_whose_runs_do_not_stop_reminds_them_then_aborts(tmp_path, monk
         assert run.stdout.readline().strip() == "ready"
         start = time.monotonic()
         with pytest.raises(KeyboardInterrupt):
-            with runner._StopSignals(tmp_path / ".stop", [work_dir], sys.stdout):
+            with runner._StopSignals(tmp_path / ".stop", [work_dir]):
                 os.kill(os.getpid(), signal.SIGINT)  # the first signal: forwarded, the run goes on
                 time.sleep(30)  # waiting for the run's result
         assert time.monotonic() - start < 10
