@@ -14,6 +14,7 @@ fails when they disagree).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from benchmarks.matrix import Cell, plan
@@ -71,16 +72,25 @@ def readme_blocks() -> dict[str, str]:
     }
 
 
+def _block_pattern(name: str) -> re.Pattern:
+    """``<!-- name:begin -->`` (group 1), the block's body (group 2), ``<!-- name:end -->`` (group 3)."""
+    return re.compile(rf"(<!-- {name}:begin -->\n)(.*?)(<!-- {name}:end -->)", re.S)
+
+
+def readme_block(name: str, readme: Path = README) -> str:
+    """The body of the README's block ``name``, stripped; ValueError when the README has no such block."""
+    match = _block_pattern(name).search(readme.read_text())
+    if not match:
+        raise ValueError(f"{readme} has no <!-- {name}:begin --> ... <!-- {name}:end --> block")
+    return match.group(2).strip()
+
+
 def write_readme_blocks(readme: Path = README) -> None:
     """Rewrite the README's reference blocks from the shipped runs (run after ``pearl-bench export``)."""
-    import re
-
     text = readme.read_text()
     for name, body in readme_blocks().items():
-        pattern = re.compile(rf"(<!-- {name}:begin -->\n).*?(<!-- {name}:end -->)", re.S)
-        if not pattern.search(text):
-            raise ValueError(f"{readme} has no <!-- {name}:begin --> ... <!-- {name}:end --> block")
-        text = pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
+        readme_block(name, readme)  # the block must exist
+        text = _block_pattern(name).sub(lambda m: m.group(1) + body + "\n" + m.group(3), text)
     readme.write_text(text)
 
 

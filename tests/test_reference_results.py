@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -12,16 +11,8 @@ from analysis import query
 from analysis.report import final_returns_block
 from benchmarks.export import export_runs, store_size
 from benchmarks.matrix import run_key_of_command
-from benchmarks.reference_set import PROFILE, SHIPPED, readme_blocks, reference_cells
+from benchmarks.reference_set import PROFILE, SHIPPED, readme_block, readme_blocks, reference_cells
 from benchmarks.runkey import run_key
-
-README = Path(__file__).resolve().parent.parent / "README.md"
-
-
-def _readme_block(name: str) -> str:
-    match = re.search(rf"<!-- {name}:begin -->\n(.*?)<!-- {name}:end -->", README.read_text(), re.S)
-    assert match, f"README.md has no <!-- {name}:begin --> ... <!-- {name}:end --> block"
-    return match.group(1).strip()
 
 
 def _shipped_runs() -> dict[int, dict]:
@@ -53,16 +44,16 @@ def test_shipped_runs_are_completed_reference_cells_without_weights():
 def test_readme_lists_exactly_the_reference_cells_not_shipped_yet():
     shipped = {run_key(r["config"]) for r in _shipped_runs().values()}
     pending = [f"- {c.label}" for c in reference_cells() if c.run_key not in shipped]
-    assert _readme_block("reference-pending").splitlines() == (pending or ["- none"]), (
+    assert readme_block("reference-pending").splitlines() == (pending or ["- none"]), (
         "run `python -m benchmarks.reference_set` to update README.md"
     )
-    assert readme_blocks()["reference-pending"] == _readme_block("reference-pending")
+    assert readme_blocks()["reference-pending"] == readme_block("reference-pending")
 
 
 def test_readme_final_returns_are_the_shipped_runs():
     store = query.open_store(results=SHIPPED)
     assert not store.problems
-    assert _readme_block("reference-final-returns") == final_returns_block(store).strip(), (
+    assert readme_block("reference-final-returns") == final_returns_block(store).strip(), (
         "run `python -m benchmarks.reference_set` to update README.md"
     )
 
