@@ -234,21 +234,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         cells = plan(args.profile, args.methods, args.families, args.seeds, parse_overrides(args.set), grid=args.grid)
     if args.dry_run:
+        from benchmarks.store import completed_runs
+
+        done = completed_runs(_store_from_args(args))  # listed as done, not estimated, not counted
+        todo = [c for c in cells if c.run_key not in done]
         if not args.no_estimate:
             from benchmarks.estimate import calibrate_cells, summary
             from benchmarks.runner import available_cores
 
-            spent = calibrate_cells(cells, log=lambda line: print(line, file=sys.stderr, flush=True))
+            spent = calibrate_cells(todo, log=lambda line: print(line, file=sys.stderr, flush=True))
         profile = PROFILE if args.reference else args.profile
         print(
             format_plan(
                 cells,
                 f"the {profile} profile"
                 + ("" if args.profile_given or args.reference else f" (the default; --profile {' | '.join(PROFILES)})"),
+                done,
             )
         )
-        if not args.no_estimate:
-            print(summary(cells, args.jobs, available_cores(), spent))
+        if not args.no_estimate and todo:
+            print(summary(todo, args.jobs, available_cores(), spent))
         return 0
     if args.scheduler and args.backend != "dask":
         raise ValueError("--scheduler needs --backend dask")

@@ -182,10 +182,13 @@ def run_key_of_command(command: str) -> str:
     )
 
 
-def format_plan(cells: list[Cell], profile: str = "") -> str:
+def format_plan(cells: list[Cell], profile: str = "", done: dict[str, Any] | None = None) -> str:
     """The ``--dry-run`` table: one line per cell with its env steps (and wall-time estimate), then totals
-    (on ``profile``, a description of the profile the cells were planned with)."""
+    (on ``profile``, a description of the profile the cells were planned with). ``done`` maps the run keys
+    COMPLETED in the store to their run ids: those cells are listed as done and left out of the totals."""
     from benchmarks.estimate import duration
+
+    done = done or {}
 
     header = [
         "#",
@@ -212,17 +215,25 @@ def format_plan(cells: list[Cell], profile: str = "") -> str:
                 ",".join(cell.figures) or "-",
                 f"{cell.env_steps['train']:,}",
                 f"{cell.env_steps['eval']:,}",
-                "-" if cell.estimate_s is None else duration(cell.estimate_s),
+                f"done (run {done[cell.run_key]})"
+                if cell.run_key in done
+                else "-"
+                if cell.estimate_s is None
+                else duration(cell.estimate_s),
                 cell.run_key,
             ]
         )
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(header, widths)).rstrip(), "  ".join("-" * w for w in widths)]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    total_train = sum(c.env_steps["train"] for c in cells)
-    total_eval = sum(c.env_steps["eval"] for c in cells)
+    todo = [c for c in cells if c.run_key not in done]
+    total_train = sum(c.env_steps["train"] for c in todo)
+    total_eval = sum(c.env_steps["eval"] for c in todo)
+    finished = len(cells) - len(todo)
     lines.append(
-        f"{len(cells)} cells: {len(cells)} to run ({total_train:,} meta-training env steps, "
-        f"{total_eval:,} evaluation env steps)" + (f" on {profile}" if profile else "")
+        f"{len(cells)} cells: {len(todo)} to run"
+        + (f", {finished} completed in the store" if finished else "")
+        + f" ({total_train:,} meta-training env steps, {total_eval:,} evaluation env steps to run)"
+        + (f" on {profile}" if profile else "")
     )
     return "\n".join(lines)

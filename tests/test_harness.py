@@ -129,6 +129,11 @@ def test_smoke_matrix_into_embedded_store_then_rerun_skips(tmp_path, capsys):
     table = query.runs(query.open_store(results), status="COMPLETED")
     assert len(table) == 4 and set(table["family"]) == {"sparse-point-robot"}
 
+    assert main(argv + ["--dry-run", "--no-estimate"]) == 0  # the dry run knows what is done
+    out = capsys.readouterr().out
+    assert "4 cells: 0 to run, 4 completed in the store (0 meta-training env steps" in out
+    assert sum("done (run " in line for line in out.splitlines()) == 4
+
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "summary: 0 completed, 0 failed, 4 skipped (4 completed earlier)" in out
