@@ -135,19 +135,16 @@ def _show_progress(args: argparse.Namespace) -> bool | None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from benchmarks import experiment
-    from benchmarks.matrix import train_command
+    from benchmarks.matrix import resolve_config, train_command
     from benchmarks.progress import TrainProgress
     from benchmarks.registry import get_method
-    from benchmarks.runkey import run_key
     from benchmarks.runner import available_cores
     from benchmarks.store import check_store, completed_runs, repair_completed_run
     from benchmarks.worker import BUSY, COMPLETED, DONE_ELSEWHERE, INTERRUPTED, lock_owner, run_cell
     from pearl.core.files import check_not_symlink
 
     method = get_method(args.method)
-    typed = method.make_config(args.family, args.profile, parse_overrides(args.set), args.seed)
-    config = method.config_to_dict(typed)
-    key = run_key(config)
+    typed, config, key = resolve_config(args.method, args.family, args.profile, parse_overrides(args.set), args.seed)
     store = _store_from_args(args)
     check_store(store)
     work_dir = store.checkpoint_root / key

@@ -137,15 +137,22 @@ def _check_all_requested(
             )
 
 
+def resolve_config(
+    method: str, family: str, profile: str, overrides: dict[str, Any] | None, seed: int
+) -> tuple[Any, dict[str, Any], str]:
+    """``(typed config, its dict, run key)`` of one cell: the one path from arguments to a run key
+    (``train``, the matrix and ``run_key_of_command`` all use it, so they cannot disagree)."""
+    typed = get_method(method).make_config(family, profile, overrides, seed)
+    config = get_method(method).config_to_dict(typed)
+    return typed, config, run_key(config)
+
+
 def _configure(cell: Cell, profile: str, overrides: dict[str, Any]) -> None:
-    spec = get_method(cell.method)
     merged = dict(overrides)
     if cell.env_kwargs:
         merged["env_kwargs"] = {**(overrides.get("env_kwargs") or {}), **cell.env_kwargs}
-    typed = spec.make_config(cell.family, profile, merged, cell.seed)
-    cell.config = spec.config_to_dict(typed)
-    cell.run_key = run_key(cell.config)
-    cell.env_steps = spec.estimate_env_steps(typed)
+    typed, cell.config, cell.run_key = resolve_config(cell.method, cell.family, profile, merged, cell.seed)
+    cell.env_steps = get_method(cell.method).estimate_env_steps(typed)
     cell.command = train_command(cell.method, cell.family, profile, cell.seed, merged)
 
 
@@ -176,10 +183,7 @@ def run_key_of_command(command: str) -> str:
     if words[:2] != ["pearl-bench", "train"]:
         raise ValueError(f"not a pearl-bench train command: {command!r}")
     args = build_parser().parse_args(words[1:])
-    spec = get_method(args.method)
-    return run_key(
-        spec.config_to_dict(spec.make_config(args.family, args.profile, parse_overrides(args.set), args.seed))
-    )
+    return resolve_config(args.method, args.family, args.profile, parse_overrides(args.set), args.seed)[2]
 
 
 def format_plan(cells: list[Cell], profile: str = "", done: dict[str, Any] | None = None) -> str:
