@@ -231,15 +231,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         cells = plan(args.profile, args.methods, args.families, args.seeds, parse_overrides(args.set), grid=args.grid)
     if args.dry_run:
+        from benchmarks.estimate import account_for_checkpoints
         from benchmarks.store import completed_runs
 
-        done = completed_runs(_store_from_args(args))  # listed as done, not estimated, not counted
+        store = _store_from_args(args)
+        done = completed_runs(store)  # listed as done, not estimated, not counted
         todo = [c for c in cells if c.run_key not in done]
         if not args.no_estimate:
             from benchmarks.estimate import calibrate_cells, summary
             from benchmarks.runner import available_cores
 
             spent = calibrate_cells(todo, log=lambda line: print(line, file=sys.stderr, flush=True))
+        account_for_checkpoints(todo, store.checkpoint_root)  # interrupted runs: only what is left
         profile = PROFILE if args.reference else args.profile
         print(
             format_plan(

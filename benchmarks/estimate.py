@@ -82,6 +82,23 @@ def calibrate_cells(cells: list, seconds: float | None = None, log: Callable[[st
     return spent
 
 
+def account_for_checkpoints(cells: list, checkpoint_root: Path) -> None:
+    """Scale the estimate of a cell that will resume (an interrupted run's checkpoint in
+    ``checkpoint_root / run_key``) to the iterations it has left; sets ``cell.resume_iteration``."""
+    from benchmarks.registry import get_method
+    from pearl.core.checkpoint import CHECKPOINT_RE, list_checkpoints
+
+    for cell in cells:
+        found = list_checkpoints(Path(checkpoint_root) / cell.run_key)
+        if not found:
+            continue
+        method = get_method(cell.method)
+        planned = method.planned_iterations(method.config_from_dict(cell.config))
+        cell.resume_iteration = min(int(CHECKPOINT_RE.match(found[-1].name).group(1)), planned)
+        if cell.estimate_s is not None:
+            cell.estimate_s *= 1.0 - cell.resume_iteration / planned
+
+
 def makespan(seconds: list[float], jobs: int) -> float:
     """Wall time of running cells of these durations ``jobs`` at a time, longest first (the runner's
     queue order may differ; the longest cell bounds it from below anyway)."""

@@ -51,6 +51,7 @@ class Cell:
     run_key: str | None = None
     env_steps: dict[str, int] | None = None
     estimate_s: float | None = None  # wall-time estimate (benchmarks.estimate), when calibrated
+    resume_iteration: int | None = None  # iterations an interrupted run's checkpoint holds (dry run)
     command: str | None = None  # the ``pearl-bench train`` command that reproduces this run alone
 
     @property
@@ -186,11 +187,20 @@ def run_key_of_command(command: str) -> str:
     return resolve_config(args.method, args.family, args.profile, parse_overrides(args.set), args.seed)[2]
 
 
+def _estimate_text(cell: Cell) -> str:
+    """``17 min``, ``6 min, resumes after iteration 55``, or ``-`` (not calibrated, nothing to resume)."""
+    from benchmarks.estimate import duration
+
+    parts = [] if cell.estimate_s is None else [duration(cell.estimate_s)]
+    if cell.resume_iteration is not None:
+        parts.append(f"resumes after iteration {cell.resume_iteration}")
+    return ", ".join(parts) or "-"
+
+
 def format_plan(cells: list[Cell], profile: str = "", done: dict[str, Any] | None = None) -> str:
     """The ``--dry-run`` table: one line per cell with its env steps (and wall-time estimate), then totals
     (on ``profile``, a description of the profile the cells were planned with). ``done`` maps the run keys
     COMPLETED in the store to their run ids: those cells are listed as done and left out of the totals."""
-    from benchmarks.estimate import duration
 
     done = done or {}
 
@@ -219,11 +229,7 @@ def format_plan(cells: list[Cell], profile: str = "", done: dict[str, Any] | Non
                 ",".join(cell.figures) or "-",
                 f"{cell.env_steps['train']:,}",
                 f"{cell.env_steps['eval']:,}",
-                f"done (run {done[cell.run_key]})"
-                if cell.run_key in done
-                else "-"
-                if cell.estimate_s is None
-                else duration(cell.estimate_s),
+                f"done (run {done[cell.run_key]})" if cell.run_key in done else _estimate_text(cell),
                 cell.run_key,
             ]
         )

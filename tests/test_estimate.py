@@ -57,3 +57,21 @@ def test_estimate_follows_the_budget_and_the_jobs(tmp_path, monkeypatch):
     assert long[0].estimate_s > short[0].estimate_s
     assert estimate.makespan([4, 3, 3, 2], jobs=2) == 6 and estimate.makespan([4, 3, 3, 2], jobs=1) == 12
     assert estimate.duration(3 * 86400) == "3.0 days" and estimate.duration(7200) == "2.0 h"
+
+
+def test_an_interrupted_cell_is_estimated_for_the_iterations_it_has_left(tmp_path):
+    from benchmarks.registry import get_method
+
+    cell = plan("quick", ["maml-trpo"], ["cheetah-vel"], [0], grid=True)[0]
+    planned = get_method("maml-trpo").planned_iterations(get_method("maml-trpo").config_from_dict(cell.config))
+    checkpoints = tmp_path / cell.run_key
+    checkpoints.mkdir()
+    for done in (planned // 4 - 5, planned // 4):  # the latest of the kept checkpoints counts
+        (checkpoints / f"checkpoint_{done:06d}.pt").write_bytes(b"")
+    cell.estimate_s = 1000.0
+    untouched = plan("quick", ["maml-trpo"], ["cheetah-vel"], [1], grid=True)[0]  # no checkpoint: whole run
+    untouched.estimate_s = 1000.0
+    estimate.account_for_checkpoints([cell, untouched], tmp_path)
+    assert cell.resume_iteration == planned // 4
+    assert cell.estimate_s == 1000.0 * (1 - (planned // 4) / planned)
+    assert untouched.resume_iteration is None and untouched.estimate_s == 1000.0

@@ -115,6 +115,12 @@ def test_signal_marks_the_run_interrupted_and_it_resumes(tmp_path, sig, capsys):
     runs = _runs(results)
     assert [r["run"]["status"] for r in runs] == ["INTERRUPTED"]
     assert list((results / "checkpoints").glob("*/checkpoint_*.pt"))
+    # the dry run of the same cell sees the checkpoint it will resume from
+    dry = ["run", "--profile", "smoke", "--grid", "--methods", "pearl", "--families", "point-robot", "--seeds", "3"]
+    dry += ["--set", *TRAIN[-2:], "--results", str(results), "--dry-run", "--no-estimate"]
+    assert main(dry) == 0
+    out = capsys.readouterr().out
+    assert "1 cells: 1 to run" in out and "resumes after iteration " in out
     assert main(args) == 0, capsys.readouterr().err
     _assert_complete_curve(_runs(results)[-1])
 
