@@ -349,6 +349,21 @@ def figure4(store, out_dir: Path) -> FigureResult:
             fontsize=7,
             color="dimgrey",
         )
+    prior = _prior_trajectories(store, finals["run_id"].unique())
+    if prior:  # the evaluation protocol: z ~ prior for the first trajectories, then z ~ q(z | c)
+        ax_curve.axvline(prior + 0.5, color="grey", ls=":", lw=1.2)
+        for text, side in (("\u2190 z ~ prior", -1), ("z ~ posterior \u2192", 1)):
+            ax_curve.annotate(
+                text,
+                (prior + 0.5, 1.0),
+                xycoords=ax_curve.get_xaxis_transform(),
+                xytext=(5 * side, 3),
+                textcoords="offset points",
+                ha="left" if side > 0 else "right",
+                va="bottom",
+                fontsize=8,
+                color="dimgrey",
+            )
     ax_curve.set_xlabel("number of adaptation trajectories")
     ax_curve.set_ylabel("sparse return (final checkpoint)")
     ax_curve.legend(loc="upper left", fontsize=8)
@@ -357,6 +372,27 @@ def figure4(store, out_dir: Path) -> FigureResult:
     fig.tight_layout()
     _note_missing(fig, missing)
     return FigureResult("fig4", _save(fig, out_dir, "fig4"), missing, empty=False)
+
+
+def _prior_trajectories(store, run_ids) -> int | None:
+    """The runs' ``eval.num_exp_traj_eval`` (trajectories with z ~ prior before the posterior is
+    used, Section 3.3 of the reference notes), when they agree; else None."""
+    table = query.runs(store)
+    column = "config.eval.num_exp_traj_eval"
+    if column not in table:
+        return None
+    values = table.loc[table["run_id"].isin(list(run_ids)), column].dropna().unique()
+    return int(values[0]) if len(values) == 1 else None
+
+
+def goals_reached(paths: list, radius: float, trajectory: int = -1) -> int:
+    """How many test goals of ``paths`` (``eval_paths.json``) the given adaptation trajectory (default:
+    the last) enters, i.e. comes within ``radius`` of its goal at some step."""
+    reached = 0
+    for task in paths:
+        xy = np.asarray(task["episodes"][trajectory], dtype=float).reshape(-1, 2)
+        reached += bool((np.linalg.norm(xy - np.asarray(task["goal"], dtype=float), axis=1) <= radius).any())
+    return reached
 
 
 def _load_paths(store, run_id) -> list | None:
@@ -415,7 +451,16 @@ def _plot_exploration(store, table: pd.DataFrame, ax) -> None:
         ax.legend(handles=handles, loc="upper left", fontsize=7, framealpha=0.85)
         ax.set_xlim(-1.4, 1.4)
         ax.set_ylim(-0.4, 1.4)
-        ax.set_title(f"exploration on one test goal (seed {run.seed}, {run.variant})", fontsize=9)
+        ax.set_title(f"exploration on test goal 1 of {len(paths)} (seed {run.seed}, {run.variant})", fontsize=9)
+        ax.text(
+            0.98,
+            0.03,
+            f"last trajectory enters its goal on {goals_reached(paths, radius)} of {len(paths)} test goals",
+            transform=ax.transAxes,
+            ha="right",
+            fontsize=7,
+            color="dimgrey",
+        )
         return
     ax.text(
         0.5,

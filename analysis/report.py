@@ -26,8 +26,10 @@ FIGURE_CAPTIONS = {
     "stops where PEARL's runs end; the dashed lines are each baseline's best mean return over its whole budget.",
     "fig9": "The data of Figure 3 over every baseline's full budget, log x.",
     "fig4": "Left: sparse return on test goals vs the number of adaptation trajectories collected, at the final "
-    "checkpoint, one line per goal radius (shifted ±0.075 on x so that equal returns stay visible). Right: the "
-    "adaptation trajectories of one seed on one test goal.",
+    "checkpoint, one line per goal radius (shifted ±0.075 on x so that equal returns stay visible); the dotted "
+    "line marks where the evaluation protocol switches from z ~ prior to z ~ q(z | c) (`eval.num_exp_traj_eval`). "
+    "Right: the adaptation trajectories of one seed on the first test goal (not chosen for success), and on how "
+    "many test goals that seed's last trajectory enters the goal radius.",
     "fig5": "PEARL's permutation-invariant encoder vs a recurrent encoder with RL batches of transitions (RNN tran) "
     "or trajectories (RNN traj) on Half-Cheetah-Vel: average test return vs meta-training env steps.",
     "fig6": "Context sampled from recent data (PEARL) vs the whole replay buffer (off-policy) vs the RL batch itself "

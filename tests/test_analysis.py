@@ -592,3 +592,15 @@ def test_unreadable_run_files_are_reported_by_path_and_the_rest_goes_on(tmp_path
     assert all(path in captured.err for path in bad) and "drawing fig3" in captured.out
     index = (tmp_path / "report" / "index.md").read_text()
     assert "Unreadable run files" in index and all(path in index for path in bad)
+
+
+def test_goals_reached_counts_trajectories_that_enter_their_goal():
+    from analysis.figures import goals_reached
+
+    paths = [
+        {"goal": [1.0, 0.0], "episodes": [[[0, 0], [0.5, 0]], [[0, 0], [0.85, 0.05]]]},  # last one enters
+        {"goal": [-1.0, 0.0], "episodes": [[[0, 0], [-0.9, 0]], [[0, 0], [0.5, 0.5]]]},  # only the first enters
+    ]
+    assert goals_reached(paths, 0.2) == 1
+    assert goals_reached(paths, 0.2, trajectory=0) == 1
+    assert goals_reached(paths, 0.05) == 0
