@@ -86,7 +86,7 @@ def account_for_checkpoints(cells: list, checkpoint_root: Path) -> None:
     """Scale the estimate of a cell that will resume (an interrupted run's checkpoint in
     ``checkpoint_root / run_key``) to the iterations it has left; sets ``cell.resume_iteration``."""
     from benchmarks.registry import get_method
-    from pearl.core.checkpoint import CHECKPOINT_RE, list_checkpoints
+    from pearl.core.checkpoint import checkpoint_iteration, list_checkpoints
 
     for cell in cells:
         found = list_checkpoints(Path(checkpoint_root) / cell.run_key)
@@ -94,7 +94,7 @@ def account_for_checkpoints(cells: list, checkpoint_root: Path) -> None:
             continue
         method = get_method(cell.method)
         planned = method.planned_iterations(method.config_from_dict(cell.config))
-        cell.resume_iteration = min(int(CHECKPOINT_RE.match(found[-1].name).group(1)), planned)
+        cell.resume_iteration = min(checkpoint_iteration(found[-1]), planned)
         if cell.estimate_s is not None:
             cell.estimate_s *= 1.0 - cell.resume_iteration / planned
 

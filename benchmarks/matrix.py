@@ -143,8 +143,9 @@ def resolve_config(
 ) -> tuple[Any, dict[str, Any], str]:
     """``(typed config, its dict, run key)`` of one cell: the one path from arguments to a run key
     (``train``, the matrix and ``run_key_of_command`` all use it, so they cannot disagree)."""
-    typed = get_method(method).make_config(family, profile, overrides, seed)
-    config = get_method(method).config_to_dict(typed)
+    spec = get_method(method)
+    typed = spec.make_config(family, profile, overrides, seed)
+    config = spec.config_to_dict(typed)
     return typed, config, run_key(config)
 
 
@@ -201,7 +202,6 @@ def format_plan(cells: list[Cell], profile: str = "", done: dict[str, Any] | Non
     """The ``--dry-run`` table: one line per cell with its env steps (and wall-time estimate), then totals
     (on ``profile``, a description of the profile the cells were planned with). ``done`` maps the run keys
     COMPLETED in the store to their run ids: those cells are listed as done and left out of the totals."""
-
     done = done or {}
 
     header = [

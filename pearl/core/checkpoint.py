@@ -41,8 +41,16 @@ def list_checkpoints(directory: str | os.PathLike) -> list[Path]:
     directory = Path(directory)
     if not directory.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := CHECKPOINT_RE.match(p.name))]
+    found = [(checkpoint_iteration(p), p) for p in directory.iterdir() if CHECKPOINT_RE.match(p.name)]
     return [p for _, p in sorted(found)]
+
+
+def checkpoint_iteration(path: str | os.PathLike) -> int:
+    """The completed iterations a checkpoint file is named by (``checkpoint_000035.pt`` -> 35)."""
+    match = CHECKPOINT_RE.match(Path(path).name)
+    if not match:
+        raise ValueError(f"{path} is not a checkpoint file (expected checkpoint_NNNNNN.pt)")
+    return int(match.group(1))
 
 
 def save_checkpoint(state: dict[str, Any], directory: str | os.PathLike, iteration: int, keep: int = 2) -> Path:
