@@ -1,6 +1,8 @@
 """The README stays true: CI runs its test command, and every command it shows exists."""
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 from benchmarks.cli import build_parser
@@ -49,3 +51,31 @@ def test_bare_commands_come_after_the_readme_says_how_to_activate_the_environmen
     bare = [m.start() for m in re.finditer(r"(?<![/\w-])(pearl-bench \w|python -m )", README)]
     assert bare, "README shows no bare command"
     assert min(bare) > activate, README[min(bare) - 80 : min(bare) + 40]
+
+
+def _relative_links(markdown: str) -> list[str]:
+    """Targets of the Markdown links and images that point into the repository (no URL, no anchor)."""
+    targets = re.findall(r"\]\(([^)\s]+)\)", markdown)
+    return [t.split("#", 1)[0] for t in targets if not re.match(r"[a-z]+:|#", t)]
+
+
+def test_every_file_the_readme_and_the_reference_report_link_to_is_committed():
+    """The README's figures and the shipped report's links resolve in a clean clone (CI's checkout),
+    and, where git is at hand, are tracked: an ignored or forgotten file fails here before it lands."""
+    report = ROOT / "benchmarks" / "reference" / "report" / "index.md"
+    assert report.exists(), "the shipped reference report is missing"
+    links = [ROOT / t for t in _relative_links(README)]
+    links += [report.parent / t for t in _relative_links(report.read_text())]
+    assert any(p.suffix == ".png" for p in links), "the README shows no figure"
+    missing = [str(p.relative_to(ROOT)) for p in links if not p.exists()]
+    assert not missing, f"linked but not in the checkout: {missing}"
+    if shutil.which("git") and (ROOT / ".git").exists():
+        listed = subprocess.run(
+            ["git", "ls-files", "--", *{str(p.relative_to(ROOT)) for p in links}],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        untracked = sorted({str(p.relative_to(ROOT)) for p in links} - set(listed))
+        assert not untracked, f"linked but not tracked by git (ignored or not added): {untracked}"
