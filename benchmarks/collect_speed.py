@@ -107,7 +107,9 @@ def measure(
     """Median env steps/s per method and of bare mj_step over ``repeats`` interleaved rounds."""
     import torch
 
-    torch.set_num_threads(threads)
+    from pearl.core.hardware import set_num_threads
+
+    set_num_threads(threads)
     collectors = {m: make_collector(m, family, profile, threads) for m in methods}
     for _, collect in collectors.values():
         collect()  # warm-up: first-call allocations, buffer growth

@@ -109,11 +109,11 @@ def run_cell(request: dict[str, Any]) -> dict[str, Any]:
         }
     cap = request.get("max_threads")
     if cap:  # workers x threads <= cores: lower the config's thread count to the cap, never raise it
-        import torch
+        from pearl.core.hardware import set_num_threads
 
         wanted = int(config.get("num_threads") or 0)
         threads = min(wanted, int(cap)) if wanted > 0 else int(cap)
-        torch.set_num_threads(threads)
+        set_num_threads(threads)
         if "num_threads" in config:
             config["num_threads"] = threads
     store = StoreSpec.from_dict(request["store"])

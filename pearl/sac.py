@@ -23,7 +23,7 @@ from torch.nn import functional as F
 from pearl.buffers import Batch
 from pearl.core.errors import NonFiniteLossError
 from pearl.encoder import ContextEncoder, Posterior, make_encoder
-from pearl.networks import TanhGaussianPolicy, TwinQ, ValueNet
+from pearl.networks import NumpyPolicy, TanhGaussianPolicy, TwinQ, ValueNet
 
 LOSS_NAMES = ("qf_loss", "kl_loss", "vf_loss", "policy_loss")
 PRECISIONS = ("float32", "bfloat16")  # of the hidden layers in gradient steps (config "auto" is resolved before)
@@ -55,6 +55,8 @@ class PEARLAgent(nn.Module):
         self.target_vf = ValueNet(obs_dim, latent_size, net_size, num_hidden_layers)
         self.target_vf.load_state_dict(self.vf.state_dict())
         self.target_vf.requires_grad_(False)
+        self._policy_params = list(self.policy.parameters())
+        self._acting: tuple[tuple, NumpyPolicy] | None = None  # (parameter versions, the copy made then)
 
     @property
     def device(self) -> torch.device:
@@ -72,15 +74,19 @@ class PEARLAgent(nn.Module):
     def prior(self, num_tasks: int) -> Posterior:
         return self.encoder.prior(num_tasks)
 
-    @torch.inference_mode()
+    def acting_policy(self) -> NumpyPolicy:
+        """The numpy copy of the policy that rollouts act with, made again whenever a policy parameter
+        changed since the last one: an optimiser step or ``load_state_dict`` bumps a tensor's version
+        counter in place, a move to another device gives it new storage."""
+        key = tuple((p.data_ptr(), p._version) for p in self._policy_params)
+        if self._acting is None or self._acting[0] != key:
+            self._acting = (key, NumpyPolicy(self.policy))
+        return self._acting[1]
+
     def act(self, obs: np.ndarray, z: torch.Tensor, deterministic: bool = False) -> np.ndarray:
-        """One batched policy forward: ``obs (n, obs_dim)``, ``z (n, latent)`` -> actions ``(n, act_dim)``."""
-        obs = torch.from_numpy(np.asarray(obs, dtype=np.float32))
-        device = self.device
-        if device.type != "cpu":
-            obs, z = obs.to(device), z.to(device)
-        action = self.policy.sample_action(obs, z, deterministic)
-        return (action if device.type == "cpu" else action.cpu()).numpy().astype(np.float64)
+        """One batched policy forward: ``obs (n, obs_dim)``, ``z (n, latent)`` -> actions ``(n, act_dim)``,
+        in host memory whatever the learner's device (``NumpyPolicy``)."""
+        return self.acting_policy()(obs, z.detach().cpu().numpy(), deterministic)
 
 
 class PEARLLearner:

@@ -29,7 +29,7 @@ from pearl.buffers import BatchSampler, Layout, MultiTaskReplayBuffer
 from pearl.config import PEARLConfig, validate
 from pearl.core.checkpoint import check_resumable, save_checkpoint, set_torch_rng_state, torch_rng_state
 from pearl.core.files import open_nofollow
-from pearl.core.hardware import resolve_device, resolve_precision
+from pearl.core.hardware import resolve_device, resolve_precision, set_num_threads
 from pearl.core.logger import (
     ADAPTATION_PREFIX,
     ENV_STEPS_METRIC,
@@ -57,7 +57,7 @@ class PEARLTrainer:
         validate(config)
         self.config = cfg = config
         if cfg.num_threads > 0:
-            torch.set_num_threads(cfg.num_threads)
+            set_num_threads(cfg.num_threads)
         torch.manual_seed(cfg.seed)
         self.rng = np.random.Generator(np.random.PCG64(cfg.seed))
 

@@ -2,6 +2,6 @@ import os
 
 os.environ.setdefault("MUJOCO_GL", "disable")
 
-import torch
+from pearl.core.hardware import set_num_threads
 
-torch.set_num_threads(1)
+set_num_threads(1)  # torch and numpy's BLAS

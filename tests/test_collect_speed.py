@@ -12,23 +12,27 @@ import torch
 
 from benchmarks import collect_speed
 from pearl.envs import TaskVectorEnv, get_family, make_env
-from pearl.networks import TanhGaussianPolicy
 from pearl.sac import PEARLAgent
 
 
-@pytest.mark.parametrize("deterministic", [False, True])
-def test_acting_path_draws_the_same_actions_as_the_full_policy_forward(deterministic):
-    agent = PEARLAgent(
+def _agent(net_size: int = 32) -> PEARLAgent:
+    return PEARLAgent(
         obs_dim=20,
         act_dim=6,
         context_dim=27,
         encoder_type="gaussian",
         latent_size=5,
-        net_size=32,
+        net_size=net_size,
         num_hidden_layers=3,
         encoder_hidden=32,
         encoder_hidden_layers=2,
     )
+
+
+@pytest.mark.parametrize("deterministic", [False, True])
+def test_acting_path_draws_the_actions_of_the_full_policy_forward(deterministic):
+    """NumpyPolicy: forward's actions to float32 rounding, from the same torch noise draws."""
+    agent = _agent()
     obs, z = np.random.default_rng(0).normal(size=(5, 20)), torch.randn(5, 5)
     torch.manual_seed(3)
     with torch.no_grad():
@@ -37,20 +41,31 @@ def test_acting_path_draws_the_same_actions_as_the_full_policy_forward(determini
     torch.manual_seed(3)
     fast = [agent.act(obs, z, deterministic) for _ in range(3)]
     for f, a in zip(full, fast):
-        assert a.dtype == np.float64 and np.array_equal(a, f.numpy().astype(np.float64))
+        assert a.dtype == np.float64 and a.shape == (5, 6)
+        np.testing.assert_allclose(a, f.numpy(), rtol=0, atol=2e-6)
+    assert not np.array_equal(fast[0], fast[1]) or deterministic  # fresh noise per call
     assert torch.equal(torch.get_rng_state(), full_rng)  # the same noise consumed: later draws unchanged
 
 
-def test_sample_action_is_forwards_action_under_autocast_off():
-    policy = TanhGaussianPolicy(4, 2, 3, 16, 2)
-    x, z = torch.randn(7, 4), torch.randn(7, 2)
-    torch.manual_seed(0)
-    with torch.no_grad():
-        a = policy(x, z)[0]
-    torch.manual_seed(0)
-    with torch.inference_mode():
-        b = policy.sample_action(x, z)
-    assert torch.equal(a, b)
+def test_acting_policy_follows_every_change_of_the_policy():
+    """The numpy copy is made again after an optimiser step and after load_state_dict, and only then."""
+    agent, other = _agent(), _agent()
+    obs, z = np.random.default_rng(1).normal(size=(4, 20)), torch.randn(4, 5)
+
+    def torch_mean_action():
+        with torch.no_grad():
+            return agent.policy(torch.as_tensor(obs, dtype=torch.float32), z, deterministic=True)[0].numpy()
+
+    first = agent.acting_policy()
+    assert agent.acting_policy() is first  # nothing changed: the same copy
+    optimizer = torch.optim.Adam(agent.policy.parameters(), lr=0.1)
+    agent.policy(torch.as_tensor(obs, dtype=torch.float32), z)[2].square().sum().backward()
+    optimizer.step()
+    assert agent.acting_policy() is not first
+    np.testing.assert_allclose(agent.act(obs, z, deterministic=True), torch_mean_action(), atol=2e-6)
+    agent.load_state_dict(other.state_dict())
+    np.testing.assert_allclose(agent.act(obs, z, deterministic=True), torch_mean_action(), atol=2e-6)
+    np.testing.assert_allclose(agent.act(obs, z, deterministic=True), other.act(obs, z, deterministic=True))
 
 
 def test_cheetah_observation_is_qpos_qvel_torso_position_as_float32():

@@ -7,6 +7,7 @@
   where the hardware has no native bf16 (on an AVX2-only CPU it is emulated, ~45x slower than
   float32); ``auto`` picks bf16 only on a CPU with native bf16 and float32 otherwise. ``auto`` is
   resolved when the config is made, so a run's identity records the precision it ran at.
+* threads: ``set_num_threads`` sets torch's intra-op threads and numpy's BLAS threads together.
 """
 
 from __future__ import annotations
@@ -14,9 +15,19 @@ from __future__ import annotations
 from dataclasses import fields, is_dataclass, replace
 
 import torch
+from threadpoolctl import threadpool_limits
 
 DEVICES = ("cpu", "cuda", "auto")
 PRECISIONS = ("float32", "bfloat16", "auto")
+
+
+def set_num_threads(n: int) -> None:
+    """Run this process's CPU math on ``n`` threads: torch's intra-op pool and numpy's BLAS (rollouts
+    act through numpy, ``pearl.networks.NumpyPolicy``; the baselines fit their linear value baselines
+    with it). Without the BLAS cap, OpenBLAS would start one thread per core for any product big
+    enough, ``--jobs`` runs side by side each taking every core."""
+    torch.set_num_threads(n)
+    threadpool_limits(limits=n, user_api="blas")
 
 
 def cpu_capability() -> str:
