@@ -105,9 +105,7 @@ def measure(
     family: str, profile: str, methods: list[str], repeats: int, threads: int, bare_steps: int = 20_000
 ) -> dict:
     """Median env steps/s per method and of bare mj_step over ``repeats`` interleaved rounds."""
-    import torch
-
-    from pearl.core.hardware import set_num_threads
+    from pearl.core.hardware import cpu_capability, set_num_threads
 
     set_num_threads(threads)
     collectors = {m: make_collector(m, family, profile, threads) for m in methods}
@@ -132,7 +130,7 @@ def measure(
         "profile": profile,
         "threads": threads,
         "repeats": repeats,
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_capability": cpu_capability(),
         "load_average": os.getloadavg(),
         "steps_per_s": med,
         "steps_per_cpu_s": med_cpu,

@@ -27,7 +27,7 @@ def output_layer(layer: nn.Linear, h: torch.Tensor) -> torch.Tensor:
     means, log-stds and posterior parameters come out of a float32 output layer, so Bellman
     targets, log-probabilities and the product of Gaussians never see bf16 rounding.
     """
-    if not torch.is_autocast_enabled(h.device.type):  # acting and float32 steps: skip the context switch
+    if not torch.is_autocast_enabled(h.device.type):  # float32 steps: skip the context switch
         return layer(h)
     with torch.autocast(h.device.type, enabled=False):
         return layer(h.float())

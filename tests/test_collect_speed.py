@@ -15,14 +15,14 @@ from pearl.envs import TaskVectorEnv, get_family, make_env
 from pearl.sac import PEARLAgent
 
 
-def _agent(net_size: int = 32) -> PEARLAgent:
+def _agent() -> PEARLAgent:
     return PEARLAgent(
         obs_dim=20,
         act_dim=6,
         context_dim=27,
         encoder_type="gaussian",
         latent_size=5,
-        net_size=net_size,
+        net_size=32,
         num_hidden_layers=3,
         encoder_hidden=32,
         encoder_hidden_layers=2,

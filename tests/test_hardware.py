@@ -76,13 +76,12 @@ def test_short_trainings_on_cuda_and_a_cuda_checkpoint_resumes_on_cpu(tmp_path):
 def test_set_num_threads_sets_torch_and_numpys_blas_together():
     from threadpoolctl import threadpool_info
 
-    set_num_threads = hardware.set_num_threads
     try:
-        set_num_threads(2)
+        hardware.set_num_threads(2)
         blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
         assert blas and set(blas) == {2} and torch.get_num_threads() == 2
-        set_num_threads(1)
+        hardware.set_num_threads(1)
         blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
         assert set(blas) == {1} and torch.get_num_threads() == 1
     finally:
-        set_num_threads(1)  # the suite's setting (conftest.py)
+        hardware.set_num_threads(1)  # the suite's setting (conftest.py)
