@@ -238,10 +238,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         done = completed_runs(store)  # listed as done, not estimated, not counted
         todo = [c for c in cells if c.run_key not in done]
         if not args.no_estimate:
-            from benchmarks.estimate import calibrate_cells, summary
+            from benchmarks.estimate import calibrate_cells, side_by_side_copies, summary
             from benchmarks.runner import available_cores
 
-            spent = calibrate_cells(todo, log=lambda line: print(line, file=sys.stderr, flush=True))
+            spent = calibrate_cells(
+                todo,
+                log=lambda line: print(line, file=sys.stderr, flush=True),
+                side_by_side=side_by_side_copies(args.jobs, available_cores()),
+            )
         account_for_checkpoints(todo, store.checkpoint_root)  # interrupted runs: only what is left
         profile = PROFILE if args.reference else args.profile
         print(

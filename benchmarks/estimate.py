@@ -5,8 +5,15 @@ the method's adapter builds its real trainer at the cell's sizes and times a few
 work (PEARL: env steps of collection and gradient steps; baselines: whole iterations on 2 and 4
 tasks), giving seconds per unit of work; the cell's budget in those units gives its estimate
 (``adapter.estimate_seconds``). Calibrations are cached in ``$PEARL_BENCH_CACHE`` (default
-``~/.cache/pearl-bench``) under the CPU capability, torch version, threads and device, so a
-second ``--dry-run`` is instant. Checkpoint writes and Sacred's bookkeeping are not included.
+``~/.cache/pearl-bench``) under the CPU capability, torch version, threads, device and the number of
+copies timed side by side, so a second ``--dry-run`` is instant. Checkpoint writes and Sacred's
+bookkeeping are not included.
+
+Runs that share a machine slow each other down (shared caches, memory bandwidth, SMT siblings: two
+PEARL runs on a 2-vCPU machine each take ~1.3-1.5x as long as one alone), so with ``--jobs N`` each
+shape is timed while ``min(N, cores) - 1`` other processes do the same work beside it. Other load on
+the machine is measured too: a calibration that got much less than its threads' share of the CPUs
+says so, since its estimate then assumes that load stays.
 """
 
 from __future__ import annotations
@@ -49,30 +56,100 @@ def machine_tag() -> str:
     return f"{torch.backends.cpu.get_cpu_capability()} torch {torch.__version__}"
 
 
-def _cache_key(config: dict[str, Any]) -> str:
+def _cache_key(config: dict[str, Any], side_by_side: int) -> str:
     from benchmarks.runkey import config_hash
 
-    shape = f"{machine_tag()}|{config.get('num_threads')}|{config.get('device')}|{config_hash({**config, 'seed': 0})}"
+    shape = (
+        f"{machine_tag()}|{config.get('num_threads')}|{config.get('device')}|x{side_by_side}"
+        f"|{config_hash({**config, 'seed': 0})}"
+    )
     return f"{config['method']}_{config['family']}_{hashlib.sha256(shape.encode()).hexdigest()[:12]}"
 
 
-def calibrate_cells(cells: list, seconds: float | None = None, log: Callable[[str], None] = print) -> float:
-    """Set ``cell.estimate_s`` for every cell; returns the seconds spent calibrating (0 when everything
-    came from the cache)."""
+def _keep_busy(method_name: str, config: dict[str, Any], ready, stop) -> None:
+    """A side-by-side copy (run in a spawned process): the cell's own calibration work, over and over,
+    until ``stop`` is set."""
     from benchmarks.registry import get_method
 
+    method = get_method(method_name)
+    typed = method.config_from_dict(config)
+    ready.set()
+    while not stop.is_set():
+        method.calibrate(typed, 0.5)
+
+
+class SideBySide:
+    """``copies`` processes doing ``config``'s calibration work for as long as the ``with`` block runs
+    (none when ``copies`` is 0); entering waits until each has started."""
+
+    def __init__(self, method_name: str, config: dict[str, Any], copies: int):
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")  # a fork would inherit torch's thread pools
+        self.stop = ctx.Event()
+        self.ready = [ctx.Event() for _ in range(copies)]
+        self.procs = [
+            ctx.Process(target=_keep_busy, args=(method_name, config, ready, self.stop), daemon=True)
+            for ready in self.ready
+        ]
+
+    def __enter__(self) -> SideBySide:
+        for proc in self.procs:
+            proc.start()
+        for proc, ready in zip(self.procs, self.ready):
+            while not ready.wait(0.2):
+                if not proc.is_alive():
+                    self.__exit__(None, None, None)
+                    raise RuntimeError(f"a side-by-side calibration process exited with code {proc.exitcode}")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        for proc in self.procs:
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join()
+
+
+def calibrate_cells(
+    cells: list,
+    seconds: float | None = None,
+    log: Callable[[str], None] = print,
+    side_by_side: int = 1,
+) -> float:
+    """Set ``cell.estimate_s`` for every cell, each shape timed with ``side_by_side - 1`` copies of its
+    work running beside it; returns the seconds spent calibrating (0 when everything came from the
+    cache)."""
+    from benchmarks.registry import get_method
+    from benchmarks.runner import available_cores
+
     seconds = CALIBRATION_S if seconds is None else seconds
+    side_by_side = max(1, side_by_side)
     path = cache_dir() / "calibration.json"
     cache = json.loads(path.read_text()) if path.exists() else {}
     spent, dirty = 0.0, False
     for cell in cells:
         method = get_method(cell.method)
         typed = method.config_from_dict(cell.config)
-        key = _cache_key(cell.config)
+        key = _cache_key(cell.config, side_by_side)
         if key not in cache:
-            log(f"calibrating {cell.method} on {cell.family} ({seconds:.0f} s of timed work) ...")
+            copies = side_by_side - 1
+            beside = f", {copies} cop{'y' if copies == 1 else 'ies'} beside it" if copies else ""
+            log(f"calibrating {cell.method} on {cell.family} ({seconds:.0f} s of timed work{beside}) ...")
             start = time.perf_counter()
-            cache[key] = method.calibrate(typed, seconds)
+            with SideBySide(cell.method, cell.config, side_by_side - 1):
+                wall, cpu = time.perf_counter(), time.process_time()
+                costs = method.calibrate(typed, seconds)
+                cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            threads = int(cell.config.get("num_threads") or 0) or available_cores()
+            costs["cpu_share"] = cpu / (wall * threads)  # < 1: waited for the CPU (or for its own threads)
+            if threads == 1 and costs["cpu_share"] < 0.8:
+                log(
+                    f"  note: this calibration got {costs['cpu_share']:.0%} of a core; other work is running on "
+                    "this machine, and the estimate assumes it keeps running"
+                )
+            cache[key] = costs
             spent += time.perf_counter() - start
             dirty = True
         cell.estimate_s = method.estimate_seconds(typed, cache[key])
@@ -121,6 +198,12 @@ def duration(seconds: float) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
+def side_by_side_copies(jobs: int, cores: int) -> int:
+    """How many runs share the machine at once under ``--jobs``: the number of copies a calibration
+    times side by side."""
+    return max(1, min(jobs, cores))
+
+
 def summary(cells: list, jobs: int, cores: int, calibration_s: float) -> str:
     """The total line of ``--dry-run``: wall time at ``--jobs`` and where the numbers come from."""
     estimated = [c.estimate_s for c in cells if c.estimate_s is not None]
@@ -129,10 +212,12 @@ def summary(cells: list, jobs: int, cores: int, calibration_s: float) -> str:
     slowdown = max(1.0, jobs / max(1, cores))  # more jobs than cores share them
     wall = makespan(estimated, jobs) * slowdown
     missing = sum(1 for c in cells if c.estimate_s is None)
+    copies = side_by_side_copies(jobs, cores)
+    beside = f" with {copies} copies of its work side by side, as --jobs {jobs} will run them" if copies > 1 else ""
     return (
         f"estimated wall time: {duration(wall)} with --jobs {jobs} on {cores} core(s) "
         f"({duration(sum(estimated))} of runs in all{f'; {missing} cell(s) not estimated' if missing else ''}). "
-        f"An estimate, extrapolated from timing each cell's own trainer for a few seconds on this machine "
+        f"An estimate, extrapolated from timing each cell's own trainer for a few seconds on this machine{beside} "
         f"({machine_tag()}; calibration {'cached' if calibration_s == 0 else f'took {calibration_s:.0f} s'}, "
         f"in {cache_dir()}): costs per iteration, gradient step and env step times the cell's budget; checkpoints "
         f"and Sacred's bookkeeping not included."

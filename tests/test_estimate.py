@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 
-from benchmarks import estimate
+import pytest
+
+from benchmarks import estimate, runner
 from benchmarks.cli import main
 from benchmarks.matrix import plan
 
@@ -30,21 +33,41 @@ DRY_RUN = [
 def test_dry_run_estimates_every_cell_from_a_cached_calibration(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(estimate.CACHE_ENV, str(tmp_path))
     monkeypatch.setattr(estimate, "CALIBRATION_S", 0.05)
+    monkeypatch.setattr(runner, "available_cores", lambda: 2)  # --jobs 2 on 2 cores: timed two side by side
     assert main(DRY_RUN) == 0
     captured = capsys.readouterr()
     assert captured.err.count("calibrating") == 2  # one per method x family, the seeds share it
+    assert captured.err.count("1 copy beside it") == 2
     cache = json.loads((tmp_path / "calibration.json").read_text())
     assert len(cache) == 2 and all(v["env_step_s"] > 0 and v["setup_s"] > 0 for v in cache.values())
+    assert all(0 < v["cpu_share"] <= 1.5 for v in cache.values())
     assert any(v.get("grad_step_s", 0) > 0 for v in cache.values())  # PEARL's gradient steps
     rows = captured.out.splitlines()[2:6]
     assert all(line.split()[9] == "s" for line in rows)  # "est. wall" column: "1.5 s"
     total = captured.out.splitlines()[-1]
     assert total.startswith("estimated wall time:") and "with --jobs 2" in total
     assert "An estimate" in total and "calibration took" in total and estimate.machine_tag() in total
+    assert "with 2 copies of its work side by side, as --jobs 2 will run them" in total
 
     assert main(DRY_RUN) == 0  # second time: from the cache, no calibration
     captured = capsys.readouterr()
     assert "calibrating" not in captured.err and "calibration cached" in captured.out
+
+
+def test_side_by_side_copies_run_for_the_whole_block_and_stop_after_it():
+    cell = plan("smoke", ["promp"], ["point-robot"], [0], grid=True)[0]
+    with estimate.SideBySide(cell.method, cell.config, copies=1) as beside:
+        time.sleep(1.0)  # the calibration would run here
+        assert all(proc.is_alive() for proc in beside.procs)
+    assert [proc.exitcode for proc in beside.procs] == [0]  # told to stop, not killed
+    assert estimate.side_by_side_copies(jobs=4, cores=2) == 2 and estimate.side_by_side_copies(jobs=1, cores=2) == 1
+
+
+def test_a_side_by_side_copy_that_fails_is_an_error_not_a_quiet_underestimate():
+    cell = plan("smoke", ["promp"], ["point-robot"], [0], grid=True)[0]
+    with pytest.raises(RuntimeError, match="side-by-side calibration process exited"):
+        with estimate.SideBySide("no-such-method", cell.config, copies=1):
+            pass
 
 
 def test_estimate_follows_the_budget_and_the_jobs(tmp_path, monkeypatch):
