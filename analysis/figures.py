@@ -89,8 +89,8 @@ def _note_missing(fig, missing: list[str]) -> None:
 def _save(fig, out_dir: Path, name: str) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     files = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
-    for f in files:
-        fig.savefig(f, dpi=120, bbox_inches="tight")
+    for f in files:  # no creation date in the PDF: the same runs give the same bytes, so git sees no change
+        fig.savefig(f, dpi=120, bbox_inches="tight", metadata={"CreationDate": None} if f.suffix == ".pdf" else None)
     plt.close(fig)
     return files
 

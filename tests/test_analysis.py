@@ -327,6 +327,13 @@ def test_figure3_panels_limited_to_the_given_families(file_store, tmp_path):
         make_figures(file_store, tmp_path, only=["fig3"], families=["sparse-point-robot"])
 
 
+def test_the_same_runs_draw_the_same_bytes(file_store, tmp_path):
+    """A regenerated report changes in git only where its runs changed (no creation date in the PDF)."""
+    first, second = (make_figures(file_store, tmp_path / d, only=["fig3"], families=["cheetah-vel"])[0] for d in "ab")
+    for a, b in zip(first.files, second.files):
+        assert a.read_bytes() == b.read_bytes(), a.name
+
+
 def test_unknown_figure(file_store, tmp_path):
     with pytest.raises(ValueError, match="unknown figure.*valid figures: fig3"):
         make_figures(file_store, tmp_path, only=["fig8"])
