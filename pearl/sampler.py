@@ -71,8 +71,9 @@ def run_episode(
     obs = venv.reset()
     observations = [obs] if record_observations else None
     t = 0
+    policy, z_host = agent.acting_policy(), z.detach().cpu().numpy()  # fixed for the episode: = agent.act
     while not venv.done.all() and t < horizon:
-        action = agent.act(obs, z, deterministic=deterministic)
+        action = policy(obs, z_host, deterministic)
         next_obs, reward, terminated, _, info = venv.step(action)
         active = info["active"]
         sparse = info.get("sparse_reward", no_sparse)

@@ -53,6 +53,7 @@ class TaskVectorEnv:
 
     def _set_width(self, n: int) -> None:
         self._width = n
+        self._every_row = list(range(n))
         self.done = np.ones(n, dtype=bool)
         self._obs = np.zeros((n, self.obs_dim), dtype=np.float32)
         self._t = 0
@@ -129,7 +130,8 @@ class TaskVectorEnv:
         physical = self._act_low + (a + 1.0) * self._act_half_range  # = low + (a + 1) * 0.5 * (high - low)
 
         active = ~self.done
-        rows = np.flatnonzero(active).tolist()  # Python ints: cheaper indexing in the hot loop
+        # Python ints: cheaper indexing in the hot loop
+        rows = np.flatnonzero(active).tolist() if self.done.any() else self._every_row
         reward = np.zeros(n)
         terminated = np.zeros(n, dtype=bool)
         if self._step_batch is not None:
