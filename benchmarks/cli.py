@@ -244,7 +244,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             spent = calibrate_cells(
                 todo,
                 log=lambda line: print(line, file=sys.stderr, flush=True),
-                side_by_side=side_by_side_copies(args.jobs, available_cores()),
+                side_by_side=side_by_side_copies(args.jobs, available_cores(), runs=len(todo)),
             )
         account_for_checkpoints(todo, store.checkpoint_root)  # interrupted runs: only what is left
         profile = PROFILE if args.reference else args.profile

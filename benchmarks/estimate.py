@@ -9,9 +9,10 @@ tasks), giving seconds per unit of work; the cell's budget in those units gives 
 copies timed side by side, so a second ``--dry-run`` is instant. Checkpoint writes and Sacred's
 bookkeeping are not included.
 
-Runs that share a machine slow each other down (shared caches, memory bandwidth, SMT siblings: two
-PEARL runs on a 2-vCPU machine each take ~1.3-1.5x as long as one alone), so with ``--jobs N`` each
-shape is timed while ``min(N, cores) - 1`` other processes do the same work beside it. Other load on
+Runs that share a machine slow each other down (shared caches, memory bandwidth, SMT siblings: on
+this project's 2-vCPU AVX2 machine, PEARL's quick cells timed two side by side come out 9-16% slower
+than one alone), so with ``--jobs N`` each shape is timed while ``min(N, runs, cores) - 1`` other
+processes do the same work beside it. Other load on
 the machine is measured too: a calibration that got much less than its threads' share of the CPUs
 says so, since its estimate then assumes that load stays.
 """
@@ -198,10 +199,10 @@ def duration(seconds: float) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
-def side_by_side_copies(jobs: int, cores: int) -> int:
-    """How many runs share the machine at once under ``--jobs``: the number of copies a calibration
-    times side by side."""
-    return max(1, min(jobs, cores))
+def side_by_side_copies(jobs: int, cores: int, runs: int | None = None) -> int:
+    """How many runs share the machine at once under ``--jobs`` (the matrix lowers ``--jobs`` to the
+    number of runs to do): the number of copies a calibration times side by side."""
+    return max(1, min(jobs, cores, jobs if runs is None else runs))
 
 
 def summary(cells: list, jobs: int, cores: int, calibration_s: float) -> str:
@@ -212,7 +213,7 @@ def summary(cells: list, jobs: int, cores: int, calibration_s: float) -> str:
     slowdown = max(1.0, jobs / max(1, cores))  # more jobs than cores share them
     wall = makespan(estimated, jobs) * slowdown
     missing = sum(1 for c in cells if c.estimate_s is None)
-    copies = side_by_side_copies(jobs, cores)
+    copies = side_by_side_copies(jobs, cores, runs=len(cells))
     beside = f" with {copies} copies of its work side by side, as --jobs {jobs} will run them" if copies > 1 else ""
     return (
         f"estimated wall time: {duration(wall)} with --jobs {jobs} on {cores} core(s) "

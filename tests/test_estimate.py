@@ -61,6 +61,7 @@ def test_side_by_side_copies_run_for_the_whole_block_and_stop_after_it():
         assert all(proc.is_alive() for proc in beside.procs)
     assert [proc.exitcode for proc in beside.procs] == [0]  # told to stop, not killed
     assert estimate.side_by_side_copies(jobs=4, cores=2) == 2 and estimate.side_by_side_copies(jobs=1, cores=2) == 1
+    assert estimate.side_by_side_copies(jobs=4, cores=8, runs=3) == 3  # --jobs is lowered to the runs to do
 
 
 def test_a_side_by_side_copy_that_fails_is_an_error_not_a_quiet_underestimate():
