@@ -12,9 +12,9 @@ bookkeeping are not included.
 Runs that share a machine slow each other down (shared caches, memory bandwidth, SMT siblings: on
 this project's 2-vCPU AVX2 machine, PEARL's quick cells timed two side by side come out 9-16% slower
 than one alone), so with ``--jobs N`` each shape is timed while ``min(N, runs, cores) - 1`` other
-processes do the same work beside it. Other load on
-the machine is measured too: a calibration that got much less than its threads' share of the CPUs
-says so, since its estimate then assumes that load stays.
+processes do the same work beside it. Other load on the machine is measured too: a calibration that
+got much less than its threads' share of the CPUs says so, since its estimate then assumes that load
+stays.
 """
 
 from __future__ import annotations
@@ -54,7 +54,9 @@ def cache_dir() -> Path:
 def machine_tag() -> str:
     import torch
 
-    return f"{torch.backends.cpu.get_cpu_capability()} torch {torch.__version__}"
+    from pearl.core.hardware import cpu_capability
+
+    return f"{cpu_capability()} torch {torch.__version__}"
 
 
 def _cache_key(config: dict[str, Any], side_by_side: int) -> str:
@@ -139,7 +141,7 @@ def calibrate_cells(
             beside = f", {copies} cop{'y' if copies == 1 else 'ies'} beside it" if copies else ""
             log(f"calibrating {cell.method} on {cell.family} ({seconds:.0f} s of timed work{beside}) ...")
             start = time.perf_counter()
-            with SideBySide(cell.method, cell.config, side_by_side - 1):
+            with SideBySide(cell.method, cell.config, copies):
                 wall, cpu = time.perf_counter(), time.process_time()
                 costs = method.calibrate(typed, seconds)
                 cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
