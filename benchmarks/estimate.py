@@ -12,9 +12,12 @@ bookkeeping are not included.
 Runs that share a machine slow each other down (shared caches, memory bandwidth, SMT siblings: on
 this project's 2-vCPU AVX2 machine, PEARL's quick cells timed two side by side come out 9-16% slower
 than one alone), so with ``--jobs N`` each shape is timed while ``min(N, runs, cores) - 1`` other
-processes do the same work beside it. Other load on the machine is measured too: a calibration that
-got much less than its threads' share of the CPUs says so, since its estimate then assumes that load
-stays.
+processes do the same work beside it. Other load on the machine is measured too: a one-thread
+calibration that got less than ``LOADED_SHARE`` of a core ran beside other work, so its estimate
+assumes that work keeps running. Such a calibration says so, is not cached (a later ``--dry-run``
+on a quieter machine times the cell again, and an old cached one is timed again), and the total
+line adds what the matrix would take with the machine to itself: the estimate scaled by the share
+of a core the calibration got (time-slicing; the side-by-side copies' own slowdown stays in).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from typing import Any, Callable
 
 CACHE_ENV = "PEARL_BENCH_CACHE"
 CALIBRATION_S = 3.0  # seconds of timed work per distinct cell shape
+LOADED_SHARE = 0.8  # a one-thread calibration that got less of a core than this ran beside other work
+process_seconds = time.process_time  # this process's CPU seconds (a name tests can stand in for)
 
 
 def timed_repeats(fn: Callable[[], Any], seconds: float, min_calls: int = 2) -> tuple[float, list]:
@@ -115,6 +120,12 @@ class SideBySide:
                 proc.join()
 
 
+def loaded(costs: dict[str, float], threads: int) -> bool:
+    """Whether a calibration ran beside other work: one thread that got under ``LOADED_SHARE`` of a core.
+    (With more threads a share below 1 may be the threads' own idling, so it says nothing.)"""
+    return threads == 1 and costs.get("cpu_share", 1.0) < LOADED_SHARE
+
+
 def calibrate_cells(
     cells: list,
     seconds: float | None = None,
@@ -122,8 +133,8 @@ def calibrate_cells(
     side_by_side: int = 1,
 ) -> float:
     """Set ``cell.estimate_s`` for every cell, each shape timed with ``side_by_side - 1`` copies of its
-    work running beside it; returns the seconds spent calibrating (0 when everything came from the
-    cache)."""
+    work running beside it, and ``cell.loaded_share`` where the timing ran beside other work; returns
+    the seconds spent calibrating (0 when everything came from the cache)."""
     from benchmarks.registry import get_method
     from benchmarks.runner import available_cores
 
@@ -131,31 +142,36 @@ def calibrate_cells(
     side_by_side = max(1, side_by_side)
     path = cache_dir() / "calibration.json"
     cache = json.loads(path.read_text()) if path.exists() else {}
-    spent, dirty = 0.0, False
+    spent, dirty, timed = 0.0, False, {}  # timed: this call's loaded calibrations, by cache key
     for cell in cells:
         method = get_method(cell.method)
         typed = method.config_from_dict(cell.config)
         key = _cache_key(cell.config, side_by_side)
-        if key not in cache:
+        threads = int(cell.config.get("num_threads") or 0) or available_cores()
+        costs = timed.get(key) or cache.get(key)
+        if costs is None or (loaded(costs, threads) and key not in timed):
             copies = side_by_side - 1
             beside = f", {copies} cop{'y' if copies == 1 else 'ies'} beside it" if copies else ""
             log(f"calibrating {cell.method} on {cell.family} ({seconds:.0f} s of timed work{beside}) ...")
             start = time.perf_counter()
             with SideBySide(cell.method, cell.config, copies):
-                wall, cpu = time.perf_counter(), time.process_time()
+                wall, cpu = time.perf_counter(), process_seconds()
                 costs = method.calibrate(typed, seconds)
-                cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-            threads = int(cell.config.get("num_threads") or 0) or available_cores()
+                cpu, wall = process_seconds() - cpu, time.perf_counter() - wall
             costs["cpu_share"] = cpu / (wall * threads)  # < 1: waited for the CPU (or for its own threads)
-            if threads == 1 and costs["cpu_share"] < 0.8:
-                log(
-                    f"  note: this calibration got {costs['cpu_share']:.0%} of a core; other work is running on "
-                    "this machine, and the estimate assumes it keeps running"
-                )
-            cache[key] = costs
             spent += time.perf_counter() - start
-            dirty = True
-        cell.estimate_s = method.estimate_seconds(typed, cache[key])
+            if loaded(costs, threads):
+                log(
+                    f"  note: this calibration got {costs['cpu_share']:.0%} of a core: other work is running on "
+                    "this machine. The estimate assumes it keeps running; not cached, so the next --dry-run "
+                    "times this cell again"
+                )
+                timed[key] = costs
+            else:
+                cache[key] = costs
+                dirty = True
+        cell.estimate_s = method.estimate_seconds(typed, costs)
+        cell.loaded_share = costs["cpu_share"] if loaded(costs, threads) else None
     if dirty:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(cache, indent=1, sort_keys=True))
@@ -217,11 +233,19 @@ def summary(cells: list, jobs: int, cores: int, calibration_s: float) -> str:
     missing = sum(1 for c in cells if c.estimate_s is None)
     copies = side_by_side_copies(jobs, cores, runs=len(cells))
     beside = f" with {copies} copies of its work side by side, as --jobs {jobs} will run them" if copies > 1 else ""
+    shares = [c.loaded_share for c in cells if c.estimate_s is not None and c.loaded_share is not None]
+    load = ""
+    if shares:
+        alone = makespan([c.estimate_s * (c.loaded_share or 1.0) for c in cells if c.estimate_s is not None], jobs)
+        load = (
+            f" Other work was running on this machine while {len(shares)} of these cells were timed (they got as "
+            f"little as {min(shares):.0%} of a core): with the machine to itself, about {duration(alone * slowdown)}."
+        )
     return (
         f"estimated wall time: {duration(wall)} with --jobs {jobs} on {cores} core(s) "
         f"({duration(sum(estimated))} of runs in all{f'; {missing} cell(s) not estimated' if missing else ''}). "
         f"An estimate, extrapolated from timing each cell's own trainer for a few seconds on this machine{beside} "
         f"({machine_tag()}; calibration {'cached' if calibration_s == 0 else f'took {calibration_s:.0f} s'}, "
         f"in {cache_dir()}): costs per iteration, gradient step and env step times the cell's budget; checkpoints "
-        f"and Sacred's bookkeeping not included."
+        f"and Sacred's bookkeeping not included.{load}"
     )

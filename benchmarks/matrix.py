@@ -52,6 +52,7 @@ class Cell:
     env_steps: dict[str, int] | None = None
     estimate_s: float | None = None  # wall-time estimate (benchmarks.estimate), when calibrated
     resume_iteration: int | None = None  # iterations an interrupted run's checkpoint holds (dry run)
+    loaded_share: float | None = None  # share of a core its calibration got, when other work held the rest
     command: str | None = None  # the ``pearl-bench train`` command that reproduces this run alone
 
     @property

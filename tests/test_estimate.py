@@ -34,6 +34,7 @@ def test_dry_run_estimates_every_cell_from_a_cached_calibration(tmp_path, monkey
     monkeypatch.setenv(estimate.CACHE_ENV, str(tmp_path))
     monkeypatch.setattr(estimate, "CALIBRATION_S", 0.05)
     monkeypatch.setattr(runner, "available_cores", lambda: 2)  # --jobs 2 on 2 cores: timed two side by side
+    monkeypatch.setattr(estimate, "process_seconds", time.perf_counter)  # a whole core, whatever else runs here
     assert main(DRY_RUN) == 0
     captured = capsys.readouterr()
     assert captured.err.count("calibrating") == 2  # one per method x family, the seeds share it
@@ -52,6 +53,42 @@ def test_dry_run_estimates_every_cell_from_a_cached_calibration(tmp_path, monkey
     assert main(DRY_RUN) == 0  # second time: from the cache, no calibration
     captured = capsys.readouterr()
     assert "calibrating" not in captured.err and "calibration cached" in captured.out
+
+
+def test_a_calibration_beside_other_work_says_so_is_not_cached_and_gives_the_time_alone(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(estimate.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(estimate, "CALIBRATION_S", 0.05)
+    monkeypatch.setattr(runner, "available_cores", lambda: 1)
+    busy = time.process_time
+    monkeypatch.setattr(estimate, "process_seconds", lambda: 0.25 * busy())  # at most a quarter of a core
+    args = [*DRY_RUN[:-2], "--jobs", "1"]  # promp and pearl, seeds 0 and 1, one at a time
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert captured.err.count("calibrating") == 2  # the seeds still share one timing
+    assert captured.err.count("note: this calibration got") == 2 and "not cached" in captured.err
+    assert not (tmp_path / "calibration.json").exists()
+    total = captured.out.splitlines()[-1]
+    busy_total = total.split(" with --jobs 1")[0].removeprefix("estimated wall time: ")
+    assert "Other work was running on this machine while 4 of these cells were timed" in total
+    alone = total.split("with the machine to itself, about ")[1].rstrip(".")
+    assert alone != busy_total  # the same cells at a quarter of the time, or less
+
+    (tmp_path / "calibration.json").write_text(  # a loaded calibration cached by an older version
+        json.dumps({key: {"cpu_share": 0.2} for key in ("x",)})
+    )
+    monkeypatch.setattr(estimate, "process_seconds", time.perf_counter)  # now the machine is quiet
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert captured.err.count("calibrating") == 2 and "note:" not in captured.err
+    assert "Other work" not in captured.out
+    cache = json.loads((tmp_path / "calibration.json").read_text())
+    assert len(cache) == 3 and all(v["cpu_share"] >= estimate.LOADED_SHARE for k, v in cache.items() if k != "x")
+
+    cached = {k: v for k, v in cache.items() if k != "x"}
+    loaded = {k: {**v, "cpu_share": 0.3} for k, v in cached.items()}
+    (tmp_path / "calibration.json").write_text(json.dumps(loaded))  # loaded ones in the cache are timed again
+    assert main(args) == 0
+    assert capsys.readouterr().err.count("calibrating") == 2
 
 
 def test_side_by_side_copies_run_for_the_whole_block_and_stop_after_it():
