@@ -17,6 +17,7 @@ Evaluation draws its noise from its own seeded torch stream, so it does not pert
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from pathlib import Path
@@ -28,7 +29,7 @@ import torch
 from pearl.buffers import BatchSampler, Layout, MultiTaskReplayBuffer
 from pearl.config import PEARLConfig, validate
 from pearl.core.checkpoint import check_resumable, save_checkpoint, set_torch_rng_state, torch_rng_state
-from pearl.core.files import open_nofollow
+from pearl.core.files import write_atomic
 from pearl.core.hardware import resolve_device, resolve_precision, set_num_threads
 from pearl.core.logger import (
     ADAPTATION_PREFIX,
@@ -260,9 +261,22 @@ class PEARLTrainer:
 
 
 def save_eval_paths(result: EvalResult, path: Path) -> None:
-    """Evaluation trajectories (observations = positions for the point robots) for exploration plots."""
-    with open_nofollow(path, "wb") as f:
-        np.savez_compressed(f, paths=result.paths, path_lengths=result.path_lengths, returns=result.returns)
+    """Evaluation trajectories (observations = positions for the point robots) for exploration plots,
+    written whole or not at all (``write_atomic``).
+
+    A ``KeyboardInterrupt`` (the harness turns SIGINT/SIGTERM into one) that lands while numpy's zip
+    writer has an entry open comes out of ``np.savez_compressed`` as zipfile's "Can't close the ZIP
+    file while there is an open writing handle" ``ValueError``, which would mark the run FAILED; it is
+    raised again as the interrupt it is.
+    """
+    buffer = io.BytesIO()
+    try:
+        np.savez_compressed(buffer, paths=result.paths, path_lengths=result.path_lengths, returns=result.returns)
+    except ValueError as err:
+        if isinstance(err.__context__, KeyboardInterrupt):
+            raise err.__context__ from None
+        raise
+    write_atomic(path, buffer.getbuffer())
 
 
 def train(

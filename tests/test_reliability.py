@@ -380,10 +380,10 @@ def test_an_interrupt_while_a_checkpoint_is_written_stays_an_interrupt(tmp_path,
     """A signal handler's KeyboardInterrupt inside the file's write() (a buffered file runs handlers there) while
     torch.save wrote to it was lost (the run went on: a matrix waited for it forever), became torch's
     RuntimeError (the run FAILED) or aborted the process."""
-    import pearl.core.checkpoint as checkpoint
+    import pearl.core.files as files  # save_checkpoint writes through files.write_atomic
 
     save_checkpoint({"iteration": 1, "weights": torch.ones(64)}, tmp_path, 1)
-    real_open = checkpoint.open_nofollow
+    real_open = files.open_nofollow
 
     class InterruptedFile:
         def __init__(self, f):
@@ -401,7 +401,7 @@ def test_an_interrupt_while_a_checkpoint_is_written_stays_an_interrupt(tmp_path,
         def __exit__(self, *exc):
             return self.f.__exit__(*exc)
 
-    monkeypatch.setattr(checkpoint, "open_nofollow", lambda *a, **k: InterruptedFile(real_open(*a, **k)))
+    monkeypatch.setattr(files, "open_nofollow", lambda *a, **k: InterruptedFile(real_open(*a, **k)))
     with pytest.raises(KeyboardInterrupt, match="SIGINT"):
         save_checkpoint({"iteration": 2, "weights": torch.ones(4096)}, tmp_path, 2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint_000001.pt"]  # no partial file left

@@ -23,7 +23,7 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 
-from pearl.core.files import open_nofollow
+from pearl.core.files import write_atomic
 
 try:  # numpy >= 2
     from numpy._core.multiarray import _reconstruct, scalar
@@ -58,21 +58,13 @@ def save_checkpoint(state: dict[str, Any], directory: str | os.PathLike, iterati
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"checkpoint_{iteration:06d}.pt"
-    tmp = path.with_suffix(".pt.tmp")
-    tmp.unlink(missing_ok=True)  # a planted symlink is replaced, never written through
     # Serialised in memory first: torch's zip writer calls the file's write() from C++, and a buffered file
     # runs Python signal handlers inside it; the KeyboardInterrupt that SIGINT/SIGTERM raise there (see
     # benchmarks/signals.py) was then lost (the run went on, its matrix waited forever), turned into a
     # RuntimeError (run FAILED) or aborted the process. BytesIO.write runs no handler.
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    try:
-        with open_nofollow(tmp, "wb") as f:
-            f.write(buffer.getbuffer())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
+    write_atomic(path, buffer.getbuffer())
     for old in list_checkpoints(directory)[:-keep]:
         old.unlink(missing_ok=True)
     return path

@@ -28,6 +28,21 @@ def open_nofollow(path: str | os.PathLike, mode: str = "r") -> IO:
     return os.fdopen(fd_nofollow(path, _MODES[mode]), mode)
 
 
+def write_atomic(path: str | os.PathLike, data: bytes | memoryview) -> None:
+    """Write ``data`` to ``path`` whole or not at all: into ``<path>.tmp`` (never through a symlink), then
+    renamed over ``path``, so a kill mid-write leaves the previous file, not a torn one."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)  # a planted symlink is replaced, never written through
+    try:
+        with open_nofollow(tmp, "wb") as f:
+            f.write(data)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+
+
 def fd_nofollow(path: str | os.PathLike, flags: int) -> int:
     """``os.open(path, flags | O_NOFOLLOW)`` with the same error as ``open_nofollow``."""
     try:
