@@ -7,7 +7,9 @@ tasks), giving seconds per unit of work; the cell's budget in those units gives 
 (``adapter.estimate_seconds``). Calibrations are cached in ``$PEARL_BENCH_CACHE`` (default
 ``~/.cache/pearl-bench``) under the CPU capability, torch version, threads, device and the number of
 copies timed side by side, so a second ``--dry-run`` is instant. Checkpoint writes and Sacred's
-bookkeeping are not included.
+bookkeeping are not included. A run that resumes from a checkpoint is estimated instead from its own
+pace so far (``own_pace``: its last iterations' ``time/iteration_s``, as it ran then) when its journal
+has one.
 
 Runs that share a machine slow each other down (shared caches, memory bandwidth, SMT siblings: on
 this project's 2-vCPU AVX2 machine, PEARL's quick cells timed two side by side come out 9-16% slower
@@ -33,6 +35,7 @@ CACHE_ENV = "PEARL_BENCH_CACHE"
 CALIBRATION_S = 3.0  # seconds of timed work per distinct cell shape
 LOADED_SHARE = 0.8  # a one-thread calibration that got less of a core than this ran beside other work
 process_seconds = time.process_time  # this process's CPU seconds (a name tests can stand in for)
+PACE_ITERATIONS = 10  # a resuming run's own pace: the mean wall time of its last this many iterations
 
 
 def timed_repeats(fn: Callable[[], Any], seconds: float, min_calls: int = 2) -> tuple[float, list]:
@@ -178,20 +181,37 @@ def calibrate_cells(
     return spent
 
 
+def own_pace(work_dir: Path) -> float | None:
+    """Mean wall seconds of a run's last ``PACE_ITERATIONS`` iterations, from the ``time/iteration_s``
+    points of its journal (``work_dir / "metrics.jsonl"``); None when it logged none."""
+    from benchmarks.journal import read_journal
+    from pearl.core.logger import ITERATION_TIME_METRIC
+
+    points = read_journal(Path(work_dir) / "metrics.jsonl").get(ITERATION_TIME_METRIC, [])
+    recent = [seconds for _, seconds in points[-PACE_ITERATIONS:]]
+    return sum(recent) / len(recent) if recent else None
+
+
 def account_for_checkpoints(cells: list, checkpoint_root: Path) -> None:
-    """Scale the estimate of a cell that will resume (an interrupted run's checkpoint in
-    ``checkpoint_root / run_key``) to the iterations it has left; sets ``cell.resume_iteration``."""
+    """A cell that will resume (an interrupted run's checkpoint in ``checkpoint_root / run_key``) is
+    estimated for the iterations it has left: at the run's own pace where its journal has one
+    (``cell.paced``), else as that fraction of its calibrated estimate; sets ``cell.resume_iteration``."""
     from benchmarks.registry import get_method
     from pearl.core.checkpoint import checkpoint_iteration, list_checkpoints
 
     for cell in cells:
-        found = list_checkpoints(Path(checkpoint_root) / cell.run_key)
+        work_dir = Path(checkpoint_root) / cell.run_key
+        found = list_checkpoints(work_dir)
         if not found:
             continue
         method = get_method(cell.method)
         planned = method.planned_iterations(method.config_from_dict(cell.config))
         cell.resume_iteration = min(checkpoint_iteration(found[-1]), planned)
-        if cell.estimate_s is not None:
+        pace = own_pace(work_dir)
+        if pace is not None:
+            cell.estimate_s, cell.paced = pace * (planned - cell.resume_iteration), True
+            cell.loaded_share = None  # the pace is as the run ran, not as the calibration did
+        elif cell.estimate_s is not None:
             cell.estimate_s *= 1.0 - cell.resume_iteration / planned
 
 
@@ -234,10 +254,11 @@ def summary(cells: list, jobs: int, cores: int, calibration_s: float) -> str:
     copies = side_by_side_copies(jobs, cores, runs=len(cells))
     beside = f" with {copies} copies of its work side by side, as --jobs {jobs} will run them" if copies > 1 else ""
     shares = [c.loaded_share for c in cells if c.estimate_s is not None and c.loaded_share is not None]
-    load = ""
+    paced = sum(1 for c in cells if c.paced)
+    load = f" {paced} resuming cell(s) at their own pace so far (their last iterations' time)." if paced else ""
     if shares:
         alone = makespan([c.estimate_s * (c.loaded_share or 1.0) for c in cells if c.estimate_s is not None], jobs)
-        load = (
+        load += (
             f" Other work was running on this machine while {len(shares)} of these cells were timed (they got as "
             f"little as {min(shares):.0%} of a core): with the machine to itself, about {duration(alone * slowdown)}."
         )

@@ -53,6 +53,7 @@ class Cell:
     estimate_s: float | None = None  # wall-time estimate (benchmarks.estimate), when calibrated
     resume_iteration: int | None = None  # iterations an interrupted run's checkpoint holds (dry run)
     loaded_share: float | None = None  # share of a core its calibration got, when other work held the rest
+    paced: bool = False  # estimate_s is a resuming run's own pace times its iterations left (dry run)
     command: str | None = None  # the ``pearl-bench train`` command that reproduces this run alone
 
     @property
@@ -190,10 +191,11 @@ def run_key_of_command(command: str) -> str:
 
 
 def _estimate_text(cell: Cell) -> str:
-    """``17 min``, ``6 min, resumes after iteration 55``, or ``-`` (not calibrated, nothing to resume)."""
+    """``17 min``, ``6 min, resumes after iteration 55``, ``6 min at its pace, resumes after iteration 55``
+    (a resuming run's own pace), or ``-`` (not calibrated, nothing to resume)."""
     from benchmarks.estimate import duration
 
-    parts = [] if cell.estimate_s is None else [duration(cell.estimate_s)]
+    parts = [] if cell.estimate_s is None else [duration(cell.estimate_s) + (" at its pace" if cell.paced else "")]
     if cell.resume_iteration is not None:
         parts.append(f"resumes after iteration {cell.resume_iteration}")
     return ", ".join(parts) or "-"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
 
@@ -9,7 +10,7 @@ import pytest
 
 from benchmarks import estimate, runner
 from benchmarks.cli import main
-from benchmarks.matrix import plan
+from benchmarks.matrix import format_plan, plan
 
 DRY_RUN = [
     "run",
@@ -136,3 +137,27 @@ def test_an_interrupted_cell_is_estimated_for_the_iterations_it_has_left(tmp_pat
     assert cell.resume_iteration == planned // 4
     assert cell.estimate_s == 1000.0 * (1 - (planned // 4) / planned)
     assert untouched.resume_iteration is None and untouched.estimate_s == 1000.0
+
+
+@pytest.mark.parametrize("method_name, package", [("pearl", "pearl"), ("promp", "baselines")])
+def test_a_resuming_cell_is_estimated_at_its_own_pace(tmp_path, method_name, package):
+    from benchmarks.journal import JournalLogger, read_journal
+    from benchmarks.registry import get_method
+    from pearl.core.logger import ITERATION_TIME_METRIC
+
+    cell = plan("smoke", [method_name], ["point-robot"], [0], grid=True)[0]
+    method = get_method(method_name)
+    config = method.config_from_dict(cell.config)
+    work_dir = tmp_path / cell.run_key  # where the harness keeps a run's checkpoints and journal
+    train = importlib.import_module(f"{package}.trainer").train
+    train(config, JournalLogger(work_dir / "metrics.jsonl"), work_dir, stop_after=1)  # then "killed"
+    (_, seconds), *more = read_journal(work_dir / "metrics.jsonl")[ITERATION_TIME_METRIC]
+    assert not more and seconds > 0  # the training loop logs each iteration's wall time, for every method
+
+    planned = method.planned_iterations(config)
+    cell.estimate_s, cell.loaded_share = 1e6, 0.25  # a calibration's, beside other work: both replaced
+    estimate.account_for_checkpoints([cell], tmp_path)
+    assert cell.resume_iteration == 1 and cell.paced and cell.loaded_share is None
+    assert cell.estimate_s == pytest.approx(seconds * (planned - 1))
+    assert "at its pace, resumes after iteration 1" in format_plan([cell])
+    assert "1 resuming cell(s) at their own pace so far" in estimate.summary([cell], jobs=1, cores=1, calibration_s=0)

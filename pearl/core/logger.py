@@ -19,6 +19,7 @@ ENV_STEPS_METRIC = "env_steps"
 ITERATION_METRIC = "iteration"
 EVAL_ENV_STEPS_METRIC = "test/eval_env_steps"  # env steps of one evaluation (not counted in ``step``)
 GRAD_STEPS_METRIC = "grad_steps"
+ITERATION_TIME_METRIC = "time/iteration_s"  # wall seconds of one whole iteration (logged by the training loop)
 TRAIN_PREFIX = "train/"  # + a training diagnostic (losses, ...)
 
 

@@ -7,7 +7,8 @@ when due, evaluation) and returns its metrics. ``train_loop``
 * resumes from the newest checkpoint in ``checkpoint_dir`` (``pearl.core.checkpoint.resume``: the
   logger forgets what it holds beyond the checkpoint's env steps, so no step is logged twice);
 * logs every metric with ``step`` = env steps collected for meta-training so far, the x-axis of
-  every learning curve in the paper (evaluation env steps are not counted);
+  every learning curve in the paper (evaluation env steps are not counted), and each iteration's
+  wall seconds (collection, updates and evaluation) as ``time/iteration_s``;
 * checkpoints every ``config.checkpoint_every`` iterations and when it stops;
 * returns the run's summary.
 """
@@ -19,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from pearl.core.logger import Logger, MemoryLogger
+from pearl.core.logger import ITERATION_TIME_METRIC, Logger, MemoryLogger
 
 
 class Trainer(Protocol):
@@ -79,7 +80,9 @@ def train_loop(
         resumed_from = resume(trainer, checkpoint_dir, logger)
         start = time.perf_counter()
         while not trainer.finished() and (stop_after is None or trainer.iteration < stop_after):
-            log_metrics(logger, trainer.run_iteration(), trainer.env_steps)
+            began = time.perf_counter()
+            metrics = trainer.run_iteration()
+            log_metrics(logger, {**metrics, ITERATION_TIME_METRIC: time.perf_counter() - began}, trainer.env_steps)
             done = trainer.iteration
             stopping = trainer.finished() or (stop_after is not None and done >= stop_after)
             if checkpoint_dir is not None and (done % config.checkpoint_every == 0 or stopping):
