@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from pearl.core.files import open_nofollow
+from pearl.core.files import open_nofollow, write_atomic
 
 Sink = Callable[[str, float, int], None]
 
@@ -74,11 +74,7 @@ class JournalLogger:
             sink(name, value, step)
 
     def _rewrite(self, points: list[tuple[str, float, int]]) -> None:
-        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
-        tmp.unlink(missing_ok=True)  # a planted symlink is replaced, never written through
-        with open_nofollow(tmp, "w") as f:
-            f.writelines(_encode(*p) + "\n" for p in points)
-        os.replace(tmp, self.path)
+        write_atomic(self.path, "".join(_encode(*p) + "\n" for p in points).encode())
 
 
 def _encode(name: str, value: float, step: int) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.runkey import run_key
-from pearl.core.files import open_nofollow
+from pearl.core.files import write_atomic
 
 MONGO_URL_ENV = "PEARL_BENCH_MONGO_URL"
 DEFAULT_DB = "pearl_bench"
@@ -298,11 +298,7 @@ def rebuild_metrics(spec: StoreSpec, run_id: Any, journal: dict[str, list[tuple[
 
 
 def _write_json_atomic(path: Path, value: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    with open_nofollow(tmp, "w") as f:
-        json.dump(value, f, indent=2)
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(value, indent=2).encode())
 
 
 def repair_completed_run(spec: StoreSpec, key: str, run_id: Any) -> str | None:
