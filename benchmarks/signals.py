@@ -10,6 +10,12 @@ The exception is a block marked ``insist`` (the training loop, which holds no bo
 on and the matrix waited for it forever. So a later signal that finds the run still inside the
 insisting block where the first one was raised, with no interrupt being handled, raises again.
 
+An ``insist`` block also keeps an interrupt an interrupt when library clean-up on its way out replaced
+it with another exception (numpy's ``savez`` interrupted with a zip entry open raises zipfile's "Can't
+close the ZIP file" ``ValueError`` from its ``finally``): an exception leaving the block with a
+``KeyboardInterrupt`` in its ``__context__`` chain is raised again as that interrupt, so the run is
+marked INTERRUPTED, not FAILED.
+
 Nested blocks share the outermost handlers. Handlers can only be installed from a process's
 main thread; elsewhere (a run inside a Dask worker thread) the block can instead watch a stop
 file, which the matrix driver creates on its first SIGINT/SIGTERM, and raise ``KeyboardInterrupt``
@@ -42,10 +48,33 @@ def interrupt_on_signals(
     """Inside the block the first SIGINT/SIGTERM raises KeyboardInterrupt; yields whether it is armed.
 
     ``insist``: the block holds only the run's own work, none of Sacred's bookkeeping; later signals raise
-    again while the run is still inside it after the first one raised there (see the module docstring).
+    again while the run is still inside it after the first one raised there, and an interrupt that clean-up
+    code turned into another exception is raised again as the interrupt (see the module docstring).
     Outside the main thread signals cannot be caught here; with ``stop_file`` the block raises
     KeyboardInterrupt once that file exists instead (see ``_interrupt_when_file_exists``).
     """
+    try:
+        with _interrupts(on_signal, stop_file, insist) as armed:
+            yield armed
+    except Exception as err:
+        interrupt = masked_interrupt(err) if insist else None
+        if interrupt is None:
+            raise
+        raise KeyboardInterrupt(*interrupt.args) from err
+
+
+def masked_interrupt(err: BaseException) -> KeyboardInterrupt | None:
+    """The ``KeyboardInterrupt`` in ``err``'s ``__context__`` chain (one that clean-up code, handling it,
+    replaced with ``err``), or None."""
+    seen = err.__context__
+    while seen is not None and not isinstance(seen, KeyboardInterrupt):
+        seen = seen.__context__
+    return seen
+
+
+@contextlib.contextmanager
+def _interrupts(on_signal: Callable[[int], None] | None, stop_file: str | None, insist: bool) -> Iterator[bool]:
+    """``interrupt_on_signals`` without the unmasking: installs the handlers (or the stop-file watcher)."""
     if threading.current_thread() is not threading.main_thread():
         if stop_file is None:
             yield False

@@ -262,20 +262,9 @@ class PEARLTrainer:
 
 def save_eval_paths(result: EvalResult, path: Path) -> None:
     """Evaluation trajectories (observations = positions for the point robots) for exploration plots,
-    written whole or not at all (``write_atomic``).
-
-    A ``KeyboardInterrupt`` (the harness turns SIGINT/SIGTERM into one) that lands while numpy's zip
-    writer has an entry open comes out of ``np.savez_compressed`` as zipfile's "Can't close the ZIP
-    file while there is an open writing handle" ``ValueError``, which would mark the run FAILED; it is
-    raised again as the interrupt it is.
-    """
+    built in memory and written whole or not at all (``write_atomic``)."""
     buffer = io.BytesIO()
-    try:
-        np.savez_compressed(buffer, paths=result.paths, path_lengths=result.path_lengths, returns=result.returns)
-    except ValueError as err:
-        if isinstance(err.__context__, KeyboardInterrupt):
-            raise err.__context__ from None
-        raise
+    np.savez_compressed(buffer, paths=result.paths, path_lengths=result.path_lengths, returns=result.returns)
     write_atomic(path, buffer.getbuffer())
 
 

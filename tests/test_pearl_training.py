@@ -112,30 +112,3 @@ def test_evaluation_paths_are_saved_with_checkpoints(tmp_path):
     data = np.load(tmp_path / "eval_paths_000002.npz")
     assert data["paths"].shape[:3] == data["returns"].shape
     assert data["paths"].shape[-2:] == (cfg.algo.max_path_length + 1, 2)
-
-
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the abandoned ZipFile's __del__
-def test_an_interrupt_inside_the_zip_writer_stays_an_interrupt_and_leaves_no_torn_file(tmp_path, monkeypatch):
-    """SIGINT/SIGTERM become KeyboardInterrupt (benchmarks/signals.py); one landing while numpy's zip writer
-    had an entry open used to come out as zipfile's ValueError, and the run was marked FAILED."""
-    import zipfile
-
-    from pearl.trainer import save_eval_paths
-
-    cfg = make_config("pearl", "sparse-point-robot", "smoke", {"num_iterations": 1})
-    trainer = PEARLTrainer(cfg)
-    result = trainer.evaluate(record_paths=True)
-    trainer.close()
-    path = tmp_path / "eval_paths_000001.npz"
-    save_eval_paths(result, path)
-    before = path.read_bytes()
-
-    def interrupted(self):
-        raise KeyboardInterrupt("SIGTERM")
-
-    monkeypatch.setattr(zipfile._ZipWriteFile, "close", interrupted)  # the signal lands as an entry is closed
-    with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
-        save_eval_paths(result, path)
-    monkeypatch.undo()
-    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [path.name]
-    assert np.load(path)["paths"].shape == result.paths.shape
