@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -53,6 +53,7 @@ class FigureResult:
     files: list[Path]
     missing: list[str]
     empty: bool
+    notes: list[str] = field(default_factory=list)  # what a reader would otherwise look for in vain
 
 
 def style(method: str, index: int | None = None) -> dict:
@@ -135,18 +136,22 @@ def _plot_band(
 
 def _curve_panel(
     ax, data: pd.DataFrame, methods: list[str], log: bool, dashed_best: list[str] = (), truncate_at: str | None = None
-) -> None:
+) -> list[str]:
     """Learning curves of one task (family, variant); ``truncate_at``: cut the x axis where that
-    method's curve ends (the paper's Figure 3 stops where PEARL has converged)."""
+    method's curve ends (the paper's Figure 3 stops where PEARL has converged).
+
+    Returns the methods with runs but no evaluation inside the cut x axis (also written in the panel)."""
     if data.empty:
         ax.text(0.5, 0.5, "no runs", ha="center", va="center", transform=ax.transAxes, color="grey")
-        return
+        return []
+    unseen = []
     x_max = None
     if truncate_at is not None and (data["method"] == truncate_at).any():
         x_max = float(align_curves(data[data["method"] == truncate_at], points=2)["step"].max())
     for i, method in enumerate(m for m in methods if (data["method"] == m).any()):
         aligned = align_curves(data[data["method"] == method], GRID_POINTS, log, x_max)
         if aligned.empty:
+            unseen.append(method)
             continue
         band = curve_band(aligned)
         _plot_band(
@@ -176,9 +181,22 @@ def _curve_panel(
     else:
         ax.set_xlim(left=0, right=x_max)
         ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
+    if unseen:
+        ax.annotate(  # under the axis label, clear of every curve and line
+            "not drawn, first evaluated after this axis ends: " + ", ".join(method_label(m) for m in unseen),
+            xy=(0, 0),
+            xycoords="axes fraction",
+            xytext=(0, -36),
+            textcoords="offset points",
+            ha="left",
+            va="top",
+            fontsize=7,
+            color="dimgrey",
+        )
     ax.set_xlabel("meta-training env steps")
     family = data["family"].iloc[0]
     ax.set_ylabel(return_label(family))
+    return unseen
 
 
 def _panels(table: pd.DataFrame, families: list[str]) -> list[tuple[str, str]]:
@@ -216,9 +234,16 @@ def _learning_curves(
     cols = min(3, len(panels))
     rows = int(np.ceil(len(panels) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 3.3 * rows + 0.8), squeeze=False)
+    notes = []
     for ax, (family, variant) in zip(axes.flat, panels):
         data = table[(table["family"] == family) & (table["variant"] == variant)]
-        _curve_panel(ax, data, methods, log, dashed_best, truncate_at)
+        unseen = _curve_panel(ax, data, methods, log, dashed_best, truncate_at)
+        if unseen:
+            where = family_label(family) + (f" ({variant})" if variant else "")
+            notes.append(
+                f"{where}: {', '.join(method_label(m) for m in unseen)} first evaluated after the x axis ends "
+                "(no point to draw; see the dashed best line and Figure 9)"
+            )
         if len(panels) > 1:
             ax.set_title(family_label(family) + (f" ({variant})" if variant else ""))
     for ax in list(axes.flat)[len(panels) :]:
@@ -245,7 +270,7 @@ def _learning_curves(
         fig.suptitle(title)
         fig.tight_layout()
     _note_missing(fig, missing)
-    return FigureResult(name, _save(fig, out_dir, name), missing, empty=False)
+    return FigureResult(name, _save(fig, out_dir, name), missing, empty=False, notes=notes)
 
 
 def figure3(store, out_dir: Path, families: Sequence[str] = MUJOCO_FAMILIES) -> FigureResult:

@@ -20,6 +20,7 @@ from analysis.query import CELL
 from analysis.tables import aggregate_iqm, final_returns, sample_efficiency
 
 BAND = "the band is a bootstrap 95% CI of the mean over seeds (runs resampled onto the cell's shared env-step grid)"
+BAND_FIG4 = "the band is a bootstrap 95% CI of the mean over seeds at each trajectory"
 FIGURE_CAPTIONS = {
     "fig3": "Test-task average return (the last adaptation episode, after two context trajectories) vs env steps "
     "collected during meta-training, PEARL and the on-policy baselines on the six MuJoCo families. The x axis "
@@ -134,7 +135,9 @@ def _figure_section(store: query.Store, fig: FigureResult, profile: str) -> list
         lines += [f"![{fig.name}]({fig.files[0].name})", ""]
     caption = [FIGURE_CAPTIONS[fig.name]]
     if not fig.empty:
-        caption.append(f"Each line is the mean over {_seeds(store, families, methods)}; {BAND}.")
+        band = BAND_FIG4 if fig.name == "fig4" else BAND
+        caption.append(f"Each line is the mean over {_seeds(store, families, methods)}; {band}.")
+        caption += [f"{note}." for note in fig.notes]
         caption.append(f"Profile: {profile}. {_budget(store, families, methods)}")
     caption.append("Missing: " + ("; ".join(fig.missing) if fig.missing else "nothing") + ".")
     return lines + ["_" + " ".join(c for c in caption if c).replace("_", "\\_") + "_", ""]

@@ -611,3 +611,26 @@ def test_goals_reached_counts_trajectories_that_enter_their_goal():
     assert goals_reached(paths, 0.2) == 1
     assert goals_reached(paths, 0.2, trajectory=0) == 1
     assert goals_reached(paths, 0.05) == 0
+
+
+def test_figure3_names_a_baseline_first_evaluated_after_pearls_axis_ends(tmp_path):
+    """MAML-TRPO first evaluated at 0.8M, PEARL ends at 0.5M: Figure 3 cannot draw it, and says so."""
+    runs = [
+        ({"method": "pearl", "family": "cheetah-vel", "seed": s}, [0, 250_000, 500_000], [-300, -150, -90])
+        for s in (0, 1)
+    ]
+    runs += [
+        ({"method": m, "family": "cheetah-vel", "seed": s}, [800_000, 1_600_000], [-250, -110])
+        for m in ("maml-trpo", "rl2-ppo")
+        for s in (0, 1)
+    ]
+    runs += [({"method": "rl2-ppo", "family": "cheetah-vel", "seed": 2}, [200_000, 800_000], [-300, -200])]
+    store = small_store(tmp_path / "runs", runs)
+    (fig3,) = make_figures(store, tmp_path / "figs", only=["fig3"], families=["cheetah-vel"])
+    # RL² seed 2 has an evaluation inside the axis but seeds 0-1 do not, so the cell's shared grid is empty too
+    assert len(fig3.notes) == 1 and fig3.notes[0].startswith("Half-Cheetah-Vel: ")
+    assert "MAML-TRPO" in fig3.notes[0] and "RL²" in fig3.notes[0] and "PEARL" not in fig3.notes[0]
+    (fig9,) = make_figures(store, tmp_path / "figs", only=["fig9"], families=["cheetah-vel"])
+    assert fig9.notes == []  # the full budget: every method drawn
+    index = write_report(store, tmp_path / "report", families=["cheetah-vel"]).read_text()
+    assert "RL², MAML-TRPO first evaluated after the x axis ends" in index
