@@ -15,9 +15,9 @@ import pandas as pd
 from analysis import query
 from analysis.figures import SPARSE, FigureResult, make_figures
 from analysis.metrics import RETURN_METRIC
-from analysis.names import MAIN_METHODS, MUJOCO_FAMILIES, method_label
+from analysis.names import MAIN_METHODS, MUJOCO_FAMILIES, family_label, method_label
 from analysis.query import CELL
-from analysis.tables import aggregate_iqm, final_returns, sample_efficiency
+from analysis.tables import aggregate_iqm, final_returns, pearl_vs_baselines, sample_efficiency
 
 BAND = "the band is a bootstrap 95% CI of the mean over seeds (runs resampled onto the cell's shared env-step grid)"
 BAND_FIG4 = "the band is a bootstrap 95% CI of the mean over seeds at each trajectory"
@@ -90,6 +90,32 @@ def _definitions(columns: dict[str, str]) -> list[str]:
 def final_returns_block(store: query.Store) -> str:
     """The final-return table as markdown (the report's, and the README's "Results" for the shipped runs)."""
     return _markdown(final_returns(store))
+
+
+def _final(mean: float, low: float, high: float, seeds: int, steps: int) -> str:
+    ci = f" [{low:.1f}, {high:.1f}]" if seeds > 1 else ""
+    return f"{mean:.1f}{ci}, {int(seeds)} seed{'s' if seeds > 1 else ''}, {steps / 1e6:.1f}M steps"
+
+
+def answer_block(store: query.Store) -> str:
+    """PEARL vs each on-policy baseline in one table: the suite's question, answered by the runs in ``store``
+    (the report's first table, and the README's "Results" for the shipped runs)."""
+    table = pearl_vs_baselines(store)
+    pearl = ["pearl_final", "pearl_ci_low", "pearl_ci_high", "pearl_seeds", "pearl_env_steps"]
+    base = ["baseline_final", "baseline_ci_low", "baseline_ci_high", "baseline_seeds", "baseline_env_steps"]
+    rows = pd.DataFrame(
+        {
+            "task": [family_label(f) + (f" ({v})" if v else "") for f, v in zip(table["family"], table["variant"])],
+            "baseline": table["baseline"].map(method_label),
+            "PEARL: final return [95% CI], seeds, env steps": [_final(*r) for r in table[pearl].itertuples(False)],
+            "baseline: final return [95% CI], seeds, env steps": [_final(*r) for r in table[base].itertuples(False)],
+            "final return": table["final_return"],
+            "PEARL's sample efficiency": [
+                f"{x:.1f}×" if pd.notna(x) else "PEARL never reaches the baseline's best" for x in table["speedup"]
+            ],
+        }
+    )
+    return _markdown(rows)
 
 
 def runs_table(store: query.Store) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -189,11 +215,24 @@ def write_report(
     if store.problems:
         lines += ["## Unreadable run files (left out)", ""]
         lines += [f"- `{path}`: {why}" for path, why in store.problems.items()] + [""]
+    lines += [
+        "## PEARL vs on-policy meta-RL",
+        "",
+        "([pearl_vs_baselines.csv](pearl_vs_baselines.csv))",
+        "",
+        answer_block(store),
+        "_One row per task and baseline: the final returns of the tables below, with the env steps each was "
+        "trained for, which is higher where their 95% CIs do not overlap, and PEARL's sample efficiency "
+        "(`speedup` of the sample-efficiency table: the baseline's env steps to its best mean return over "
+        "PEARL's env steps to the same return; the paper claims 20-100×)._",
+        "",
+    ]
     lines += ["## Figures", ""]
     for fig in figures:
         lines += _figure_section(store, fig, profile)
     lines += ["## Tables", ""]
     tables = {
+        "pearl_vs_baselines": pearl_vs_baselines(store),
         "final_returns": finals,
         "sample_efficiency": efficiency,
         "aggregate_iqm": aggregate.main,

@@ -81,6 +81,72 @@ def sample_efficiency(
     return out
 
 
+ANSWER_COLUMNS = [
+    *TASK,
+    "baseline",
+    "pearl_final",
+    "pearl_ci_low",
+    "pearl_ci_high",
+    "pearl_seeds",
+    "pearl_env_steps",
+    "baseline_final",
+    "baseline_ci_low",
+    "baseline_ci_high",
+    "baseline_seeds",
+    "baseline_env_steps",
+    "speedup",
+    "final_return",
+]
+
+
+def _compare_finals(pearl: pd.Series, baseline: pd.Series) -> str:
+    """Which final return is higher, only where the two 95% CIs say so (two seeds or more each)."""
+    if min(pearl["n_seeds"], baseline["n_seeds"]) < 2:
+        return "one seed: no CI to compare"
+    if pearl["ci_low"] > baseline["ci_high"]:
+        return "PEARL higher (CIs apart)"
+    if pearl["ci_high"] < baseline["ci_low"]:
+        return "baseline higher (CIs apart)"
+    return "not separable (CIs overlap)"
+
+
+def pearl_vs_baselines(store: query.Store, metric: str = RETURN_METRIC, **filters) -> pd.DataFrame:
+    """The suite's question, one row per (task, baseline): does PEARL beat it, and by how much?
+
+    Final returns with their 95% CIs and seed counts (``final_returns``), the env steps each cell's
+    runs were trained for (the last evaluation), PEARL's sample efficiency against the baseline
+    (``sample_efficiency``'s ``speedup``; NaN where PEARL never reaches the baseline's best) and
+    ``final_return``: which is higher where the CIs do not overlap (``_compare_finals``).
+    """
+    finals = final_values(query.results(store, metric, **filters))
+    if finals.empty:
+        return pd.DataFrame(columns=ANSWER_COLUMNS)
+    cells = summarize(finals).set_index(CELL)
+    env_steps = finals.groupby(CELL, dropna=False)["step"].max()
+    speedups = sample_efficiency(store, metric=metric, **filters).set_index(["baseline", *TASK])["speedup"]
+    rows = []
+    for (method, *task), baseline in cells.iterrows():
+        pearl_key = ("pearl", *task)
+        if method not in BASELINES or pearl_key not in cells.index:
+            continue
+        pearl = cells.loc[pearl_key]
+        rows.append(
+            [
+                *task,
+                method,
+                *pearl[["mean", "ci_low", "ci_high", "n_seeds"]],
+                int(env_steps[pearl_key]),
+                *baseline[["mean", "ci_low", "ci_high", "n_seeds"]],
+                int(env_steps[(method, *task)]),
+                float(speedups.get((method, *task), np.nan)),
+                _compare_finals(pearl, baseline),
+            ]
+        )
+    out = pd.DataFrame(rows, columns=ANSWER_COLUMNS)
+    order = {m: i for i, m in enumerate(BASELINES)}
+    return out.sort_values([*TASK, "baseline"], key=lambda c: c.map(order) if c.name == "baseline" else c)
+
+
 @dataclass
 class Aggregate:
     """The IQM tables: main methods, ablations vs PEARL, the reference scores and what was left out."""

@@ -7,8 +7,8 @@
 
 seeds 0, 1 and 2 (the ablations seed 0). ``pearl-bench run --reference`` runs it; the finished
 runs are shipped, without weights, in ``benchmarks/reference/runs`` (``pearl-bench export``);
-``python -m benchmarks.reference_set`` then rewrites the README blocks that mirror them (the
-final-return table and the list of cells still pending; ``tests/test_reference_results.py``
+``python -m benchmarks.reference_set`` then rewrites the README blocks that mirror them (PEARL vs
+each baseline, the final-return table and the list of cells still pending; ``tests/test_reference_results.py``
 fails when they disagree).
 """
 
@@ -55,19 +55,22 @@ def reference_cells(profile: str = PROFILE) -> list[Cell]:
 
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-BLOCKS = ("reference-final-returns", "reference-pending")
+BLOCKS = ("reference-answer", "reference-final-returns", "reference-pending")
 
 
 def readme_blocks() -> dict[str, str]:
-    """The README blocks that mirror the shipped runs: the final-return table and the cells still pending."""
+    """The README blocks that mirror the shipped runs: PEARL vs each baseline, the final-return table and
+    the cells still pending."""
     from analysis import query
-    from analysis.report import final_returns_block
+    from analysis.report import answer_block, final_returns_block
     from benchmarks.store import StoreSpec, completed_runs
 
     shipped = completed_runs(StoreSpec(results=str(SHIPPED)))
     pending = [f"- {c.label}" for c in reference_cells() if c.run_key not in shipped]
+    store = query.open_store(results=SHIPPED)
     return {
-        "reference-final-returns": final_returns_block(query.open_store(results=SHIPPED)).strip(),
+        "reference-answer": answer_block(store).strip(),
+        "reference-final-returns": final_returns_block(store).strip(),
         "reference-pending": "\n".join(pending or ["- none"]),
     }
 

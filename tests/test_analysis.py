@@ -346,6 +346,10 @@ def test_report(rendered):
     assert (index.parent / "final_returns.csv").exists()
     finals = pd.read_csv(index.parent / "final_returns.csv")
     assert len(finals) > 0
+    # the synthetic store has PEARL, RL² and MAML-TRPO on two families: four (task, baseline) rows
+    answer = pd.read_csv(index.parent / "pearl_vs_baselines.csv")
+    assert sorted(answer["baseline"].unique()) == ["maml-trpo", "rl2-ppo"] and len(answer) == 4
+    assert "## PEARL vs on-policy meta-RL" in text
 
 
 # ------------------------------------------------------------------------------ command line
@@ -634,3 +638,35 @@ def test_figure3_names_a_baseline_first_evaluated_after_pearls_axis_ends(tmp_pat
     assert fig9.notes == []  # the full budget: every method drawn
     index = write_report(store, tmp_path / "report", families=["cheetah-vel"]).read_text()
     assert "RL², MAML-TRPO first evaluated after the x axis ends" in index
+
+
+def test_pearl_vs_baselines_says_higher_only_where_the_cis_are_apart(tmp_path):
+    from analysis.report import answer_block
+    from analysis.tables import pearl_vs_baselines
+
+    def runs(method, finals, steps=1000):
+        return [
+            ({"method": method, "family": "cheetah-vel", "seed": s}, [0, steps], [0.0, v]) for s, v in enumerate(finals)
+        ]
+
+    store = small_store(
+        tmp_path / "mixed",
+        runs("pearl", [10.0, 11.0, 12.0], 500)
+        + runs("rl2-ppo", [0.0, 1.0, 2.0])  # far below PEARL: CIs apart
+        + runs("maml-trpo", [9.0, 11.5, 14.0])  # overlaps PEARL
+        + runs("promp", [20.0]),  # one seed: no CI
+    )
+    table = pearl_vs_baselines(store).set_index("baseline")
+    assert table.loc["rl2-ppo", "final_return"] == "PEARL higher (CIs apart)"
+    assert table.loc["maml-trpo", "final_return"] == "not separable (CIs overlap)"
+    assert table.loc["promp", "final_return"] == "one seed: no CI to compare"
+    assert table.loc["rl2-ppo", "pearl_final"] == 11.0 and table.loc["rl2-ppo", "baseline_final"] == 1.0
+    assert table.loc["rl2-ppo", "pearl_env_steps"] == 500 and table.loc["rl2-ppo", "baseline_env_steps"] == 1000
+    assert np.isnan(table.loc["promp", "speedup"])  # PEARL's mean curve never reaches ProMP's 20
+    # RL²'s mean curve peaks at 1.0 at its last step (1000); PEARL's first reaches 1.0 at 500 * 1/11
+    assert table.loc["rl2-ppo", "speedup"] == pytest.approx(1000 / (500 / 11), rel=0.05)
+    block = answer_block(store)
+    assert "| Half-Cheetah-Vel | RL² | 11.0 [10.0, 12.0], 3 seeds, 0.0M steps |" in block
+    assert "20.0, 1 seed, 0.0M steps" in block and "PEARL never reaches the baseline's best" in block
+    swapped = small_store(tmp_path / "swapped", runs("pearl", [0.0, 1.0, 2.0]) + runs("rl2-ppo", [10.0, 11.0, 12.0]))
+    assert pearl_vs_baselines(swapped)["final_return"].tolist() == ["baseline higher (CIs apart)"]

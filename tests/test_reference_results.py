@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from analysis import query
-from analysis.report import final_returns_block
+from analysis.report import answer_block, final_returns_block
 from benchmarks.export import export_runs, store_size
 from benchmarks.matrix import run_key_of_command
 from benchmarks.reference_set import PROFILE, SHIPPED, readme_block, readme_blocks, reference_cells
@@ -56,6 +56,17 @@ def test_readme_final_returns_are_the_shipped_runs():
     assert readme_block("reference-final-returns") == final_returns_block(store).strip(), (
         "run `python -m benchmarks.reference_set` to update README.md"
     )
+
+
+def test_readme_answer_table_is_the_shipped_runs():
+    store = query.open_store(results=SHIPPED)
+    block = readme_block("reference-answer")
+    assert block == answer_block(store).strip(), "run `python -m benchmarks.reference_set` to update README.md"
+    counted = query.counted_runs(store)
+    cells = set(zip(counted["method"], counted["family"]))
+    compared = {(m, f) for m, f in cells if m in ("rl2-ppo", "maml-trpo", "promp") and ("pearl", f) in cells}
+    assert len(compared) == 6  # the Figure 3 subset: three baselines on two families, all shipped
+    assert len(block.splitlines()) == 2 + len(compared)  # a header, a rule and one row per pair
 
 
 @pytest.fixture(scope="module")
