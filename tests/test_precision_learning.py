@@ -1,0 +1,68 @@
+"""bf16 against float32 on PEARL's learning (issue #12, item 1): the launcher refuses emulated bf16
+before any work, a real run lands in the store with its precision, and the comparison pairs the two
+precisions over the evaluations both reached."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from benchmarks import precision_learning as pl
+from pearl.core.hardware import cpu_has_bf16
+
+
+def _curve(run_id, precision, family, seed, returns, iteration_s, status="COMPLETED"):
+    rows = [(run_id, RET, 1000 * (i + 1), v) for i, v in enumerate(returns)]
+    rows += [(run_id, pl.ITERATION_S, i + 1, iteration_s) for i in range(len(returns))]
+    t = pd.DataFrame(rows, columns=["run_id", "metric", "step", "value"])
+    return t.assign(
+        method="pearl", family=family, variant="", profile="quick", seed=seed, status=status, precision=precision
+    )
+
+
+RET = pl.RETURN
+
+
+def test_compare_uses_only_the_evaluations_both_precisions_reached():
+    table = pd.concat(
+        [
+            _curve(1, "float32", "point-robot", 0, [-30, -20, -10, -5], 2.0),  # finished
+            _curve(2, "bfloat16", "point-robot", 0, [-28, -22], 1.0, status="INTERRUPTED"),  # cut after 2
+            _curve(3, "float32", "point-robot", 1, [-40, -30], 2.0),
+            _curve(4, "bfloat16", "point-robot", 1, [-20, -10], 0.5),
+            _curve(5, "float32", "cheetah-vel", 0, [-300], 4.0),  # no bf16 partner: left out
+        ]
+    )
+    pairs = pl.compare(table).set_index("seed")
+    assert list(pairs.index) == [0, 1] and set(pairs["family"]) == {"point-robot"}
+    assert pairs.loc[0, "evals"] == 2 and pairs.loc[0, "env_steps"] == 2000
+    assert pairs.loc[0, "last_f32"] == -20 and pairs.loc[0, "last_bf16"] == -22  # not float32's -5 at 4000
+    assert pairs.loc[0, "mean_f32"] == -25 and pairs.loc[0, "mean_bf16"] == -25
+    assert pairs.loc[0, "status_bf16"] == "INTERRUPTED"
+    s = pl.summary(pairs.reset_index()).iloc[0]
+    assert s["seeds"] == 2 and s["evals"] == 2
+    assert s["d_last"] == pytest.approx(((-22 + 20) + (-10 + 30)) / 2)
+    assert s["d_mean"] == pytest.approx((0 + (-15 + 35)) / 2)
+    assert s["speedup"] == pytest.approx((2.0 + 4.0) / 2)
+
+
+@pytest.mark.skipif(cpu_has_bf16(), reason="this CPU has native bf16, so nothing is refused")
+def test_launcher_refuses_emulated_bf16_before_running_anything(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        pl.main(
+            ["--results", str(tmp_path / "store"), "--profile", "smoke", "--families", "point-robot", "--seeds", "0"]
+        )
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "bfloat16" in err and "precision=float32" in err
+    assert not (tmp_path / "store").exists()
+
+
+def test_a_real_run_lands_in_the_store_with_its_precision(tmp_path):
+    """The launcher's matrix (float32 side only, so it runs on any CPU) writes a run the comparison reads."""
+    codes = pl.run_matrices(tmp_path, ["point-robot"], [0], "smoke", 1, None, precisions=("float32",))
+    assert codes == {"float32": 0}
+    table = pl.curves(tmp_path)
+    assert set(table["precision"]) == {"float32"} and set(table["status"]) == {"COMPLETED"}
+    assert {pl.RETURN, pl.ITERATION_S} <= set(table["metric"])
+    assert pl.compare(table).empty  # no bf16 partner yet
