@@ -66,3 +66,34 @@ def test_a_real_run_lands_in_the_store_with_its_precision(tmp_path):
     assert set(table["precision"]) == {"float32"} and set(table["status"]) == {"COMPLETED"}
     assert {pl.RETURN, pl.ITERATION_S} <= set(table["metric"])
     assert pl.compare(table).empty  # no bf16 partner yet
+
+
+def test_readme_numbers_are_the_shipped_precision_runs():
+    """The README's bf16 paragraph quotes ``compare``/``summary`` of ``benchmarks/reference/precision``;
+    they cannot drift apart."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    pairs = pl.compare(pl.curves(root / "benchmarks" / "reference" / "precision")).sort_values("seed")
+    assert set(pairs["family"]) == {"point-robot", "cheetah-vel", "sparse-point-robot"}
+    readme = " ".join((root / "README.md").read_text().split())
+    by_family = pl.summary(pairs).set_index("family")
+
+    def signed(x: float, digits: int = 1) -> str:
+        return f"{x:+.{digits}f}".replace("-", "\u2212")
+
+    def seeds(family: str, kind: str) -> str:
+        rows = pairs[pairs["family"] == family]
+        return ", ".join(signed(v) for v in rows[f"{kind}_bf16"] - rows[f"{kind}_f32"])
+
+    pr, cv, sp = (by_family.loc[f] for f in ("point-robot", "cheetah-vel", "sparse-point-robot"))
+    for phrase in (
+        f"point-robot {signed(pr['d_last'])} at the last common evaluation (seeds {seeds('point-robot', 'last')};",
+        f"and {signed(pr['d_mean'])} in mean return over all of them ({seeds('point-robot', 'mean')});",
+        f"cheetah-vel {signed(cv['d_last'])} ({seeds('cheetah-vel', 'last')};",
+        f"and {signed(cv['d_mean'])} ({seeds('cheetah-vel', 'mean')}); sparse",
+        f"sparse {signed(sp['d_last'], 2)} and {signed(sp['d_mean'], 2)}.",
+        f"({pr['speedup']:.2f}\u00d7 and {cv['speedup']:.2f}\u00d7 of float32's seconds per iteration",
+        f"and {sp['speedup']:.1f}\u00d7 on sparse-point-robot;",
+    ):
+        assert phrase in readme, phrase
