@@ -97,3 +97,37 @@ def test_readme_numbers_are_the_shipped_precision_runs():
         f"and {sp['speedup']:.1f}\u00d7 on sparse-point-robot;",
     ):
         assert phrase in readme, phrase
+
+
+def test_readme_numbers_are_the_shipped_full_length_precision_runs():
+    """The README's full-length bf16 sentence quotes ``benchmarks/reference/precision_full``: every run there
+    COMPLETED, both precisions on the same seeds, compared over all their evaluations."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    table = pl.curves(root / "benchmarks" / "reference" / "precision_full")
+    assert set(table["status"]) == {"COMPLETED"}
+    pairs = pl.compare(table).sort_values("seed")
+    assert set(pairs["family"]) == {"point-robot"} and list(pairs["seed"]) == [0, 1, 2]
+    readme = " ".join((root / "README.md").read_text().split())
+    s = pl.summary(pairs).iloc[0]
+
+    def signed(x: float) -> str:
+        return f"{x:+.1f}".replace("-", "\u2212")
+
+    def plain(x: float) -> str:
+        return f"{x:.1f}".replace("-", "\u2212")
+
+    def per_seed(values, fmt=signed) -> str:
+        return ", ".join(fmt(v) for v in values)
+
+    for phrase in (
+        f"{int(pairs['evals'].min())} evaluations to {int(pairs['env_steps'].min()):,} env steps",
+        f"final return float32 {plain(s['last_f32'])} ({per_seed(pairs['last_f32'], plain)})",
+        f"bf16 {plain(s['last_bf16'])} ({per_seed(pairs['last_bf16'], plain)})",
+        f"bf16 minus float32 {signed(s['d_last'])} at the end ({per_seed(pairs['last_bf16'] - pairs['last_f32'])})",
+        f"and {signed(s['d_mean'])} in mean return over all evaluations "
+        f"({per_seed(pairs['mean_bf16'] - pairs['mean_f32'])})",
+        f"{s['speedup']:.2f}\u00d7 of float32's seconds per iteration",
+    ):
+        assert phrase in readme, phrase
