@@ -4,6 +4,8 @@ precisions over the evaluations both reached."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -21,6 +23,20 @@ def _curve(run_id, precision, family, seed, returns, iteration_s, status="COMPLE
 
 
 RET = pl.RETURN
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _readme() -> str:
+    return " ".join((ROOT / "README.md").read_text().split())
+
+
+def _signed(x: float, digits: int = 1) -> str:
+    """As the README writes a difference: explicit sign, a true minus."""
+    return f"{x:+.{digits}f}".replace("-", "\u2212")
+
+
+def _plain(x: float) -> str:
+    return f"{x:.1f}".replace("-", "\u2212")
 
 
 def test_compare_uses_only_the_evaluations_both_precisions_reached():
@@ -71,16 +87,11 @@ def test_a_real_run_lands_in_the_store_with_its_precision(tmp_path):
 def test_readme_numbers_are_the_shipped_precision_runs():
     """The README's bf16 paragraph quotes ``compare``/``summary`` of ``benchmarks/reference/precision``;
     they cannot drift apart."""
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parent.parent
-    pairs = pl.compare(pl.curves(root / "benchmarks" / "reference" / "precision")).sort_values("seed")
+    pairs = pl.compare(pl.curves(ROOT / "benchmarks" / "reference" / "precision")).sort_values("seed")
     assert set(pairs["family"]) == {"point-robot", "cheetah-vel", "sparse-point-robot"}
-    readme = " ".join((root / "README.md").read_text().split())
+    readme = _readme()
     by_family = pl.summary(pairs).set_index("family")
-
-    def signed(x: float, digits: int = 1) -> str:
-        return f"{x:+.{digits}f}".replace("-", "\u2212")
+    signed = _signed
 
     def seeds(family: str, kind: str) -> str:
         rows = pairs[pairs["family"] == family]
@@ -102,21 +113,13 @@ def test_readme_numbers_are_the_shipped_precision_runs():
 def test_readme_numbers_are_the_shipped_full_length_precision_runs():
     """The README's full-length bf16 sentence quotes ``benchmarks/reference/precision_full``: every run there
     COMPLETED, both precisions on the same seeds, compared over all their evaluations."""
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parent.parent
-    table = pl.curves(root / "benchmarks" / "reference" / "precision_full")
+    table = pl.curves(ROOT / "benchmarks" / "reference" / "precision_full")
     assert set(table["status"]) == {"COMPLETED"}
     pairs = pl.compare(table).sort_values("seed")
     assert set(pairs["family"]) == {"point-robot"} and list(pairs["seed"]) == [0, 1, 2]
-    readme = " ".join((root / "README.md").read_text().split())
+    readme = _readme()
     s = pl.summary(pairs).iloc[0]
-
-    def signed(x: float) -> str:
-        return f"{x:+.1f}".replace("-", "\u2212")
-
-    def plain(x: float) -> str:
-        return f"{x:.1f}".replace("-", "\u2212")
+    signed, plain = _signed, _plain
 
     def per_seed(values, fmt=signed) -> str:
         return ", ".join(fmt(v) for v in values)

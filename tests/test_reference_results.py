@@ -41,18 +41,21 @@ def test_shipped_runs_are_completed_reference_cells_without_weights():
     assert store_size(SHIPPED) <= 25 * 2**20
 
 
+def _cells_not_shipped() -> list[str]:
+    shipped = {run_key(r["config"]) for r in _shipped_runs().values()}
+    return [c.label for c in reference_cells() if c.run_key not in shipped]
+
+
 def test_every_reference_cell_is_shipped():
     """The set is complete: each cell of ``reference_cells()`` (Figures 3-7, seeds as listed) has its
     COMPLETED run in the shipped store, so every figure and table is drawn from the whole set."""
-    shipped = {run_key(r["config"]) for r in _shipped_runs().values()}
-    missing = [c.label for c in reference_cells() if c.run_key not in shipped]
+    missing = _cells_not_shipped()
     assert not missing, f"reference cells without a shipped run: {missing}"
     assert len(reference_cells()) == 34
 
 
 def test_readme_lists_exactly_the_reference_cells_not_shipped_yet():
-    shipped = {run_key(r["config"]) for r in _shipped_runs().values()}
-    pending = [f"- {c.label}" for c in reference_cells() if c.run_key not in shipped]
+    pending = [f"- {label}" for label in _cells_not_shipped()]
     assert readme_block("reference-pending").splitlines() == (pending or ["- none"]), (
         "run `python -m benchmarks.reference_set` to update README.md"
     )
