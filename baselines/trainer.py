@@ -33,7 +33,7 @@ import torch
 
 from baselines.config import BaselineConfig, validate
 from pearl.core.checkpoint import check_resumable, save_checkpoint, set_torch_rng_state, torch_rng_state
-from pearl.core.hardware import set_num_threads
+from pearl.core.hardware import reuse_freed_memory, set_num_threads
 from pearl.core.logger import ADAPTATION_PREFIX, ENV_STEPS_METRIC, ITERATION_METRIC, RETURN_METRIC, Logger
 from pearl.core.loop import evaluation_due, train_loop
 from pearl.envs import TaskVectorEnv, get_family
@@ -58,6 +58,7 @@ class BaselineTrainer:
         self.config = cfg = config
         if cfg.num_threads > 0:
             set_num_threads(cfg.num_threads)
+        reuse_freed_memory()
         torch.manual_seed(cfg.seed)
         self.rng = np.random.Generator(np.random.PCG64(cfg.seed))  # task sampling only
 

@@ -30,7 +30,7 @@ from pearl.buffers import BatchSampler, Layout, MultiTaskReplayBuffer
 from pearl.config import PEARLConfig, validate
 from pearl.core.checkpoint import check_resumable, save_checkpoint, set_torch_rng_state, torch_rng_state
 from pearl.core.files import write_atomic
-from pearl.core.hardware import resolve_device, resolve_precision, set_num_threads
+from pearl.core.hardware import resolve_device, resolve_precision, reuse_freed_memory, set_num_threads
 from pearl.core.logger import (
     ADAPTATION_PREFIX,
     ENV_STEPS_METRIC,
@@ -59,6 +59,7 @@ class PEARLTrainer:
         self.config = cfg = config
         if cfg.num_threads > 0:
             set_num_threads(cfg.num_threads)
+        reuse_freed_memory()
         torch.manual_seed(cfg.seed)
         self.rng = np.random.Generator(np.random.PCG64(cfg.seed))
 

@@ -8,10 +8,14 @@
   float32); ``auto`` picks bf16 only on a CPU with native bf16 and float32 otherwise. ``auto`` is
   resolved when the config is made, so a run's identity records the precision it ran at.
 * threads: ``set_num_threads`` sets torch's intra-op threads and numpy's BLAS threads together.
+* memory: ``reuse_freed_memory`` keeps freed tensor memory in the process for the next tensor
+  (glibc's allocator), instead of handing it back to the kernel and faulting it in again.
 """
 
 from __future__ import annotations
 
+import ctypes
+import sys
 from dataclasses import fields, is_dataclass, replace
 
 import torch
@@ -28,6 +32,33 @@ def set_num_threads(n: int) -> None:
     enough, ``--jobs`` runs side by side each taking every core."""
     torch.set_num_threads(n)
     threadpool_limits(limits=n, user_api="blas")
+
+
+# glibc mallopt(3) parameters, and the largest mmap threshold it accepts on 64-bit Linux
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MMAP_THRESHOLD_MAX = 32 * 1024 * 1024
+_TRIM_THRESHOLD = 1024 * 1024 * 1024
+
+
+def reuse_freed_memory() -> bool:
+    """Serve tensors up to 32 MiB from the heap and keep up to 1 GiB of freed heap in the process.
+
+    torch's CPU tensors come from ``malloc``. glibc gives each block above its mmap threshold
+    (128 KiB at first, rising with use) its own ``mmap``, and hands freed memory above its trim
+    threshold back to the kernel, so the 4096 x 300 activations of an update at the paper's sizes
+    page-fault their 4.9 MB in again, update after update (up to ~1,200 faults, ~0.8 ms on a 4.4 ms
+    GEMM that writes one). With the mmap threshold at glibc's maximum and the trim threshold high,
+    freed blocks are reused. The cost: a process keeps up to
+    1 GiB of freed memory mapped. Returns whether it applied (glibc on Linux only; elsewhere the
+    allocator is left as it is)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (e.g. musl)
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)) and bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))
 
 
 def cpu_capability() -> str:
