@@ -31,7 +31,7 @@ from benchmarks.store import DEFAULT_DB, DEFAULT_RESULTS, MONGO_URL_ENV
 
 #: what makes two runs the same experiment, apart from the seed
 CELL = ["method", "family", "variant", "profile"]
-RUN_COLUMNS = ["run_id", *CELL, "seed", "status", "host", "start_time", "stop_time"]
+RUN_COLUMNS = ["run_id", *CELL, "seed", "status", "host", "cpu", "start_time", "stop_time"]
 METRIC_COLUMNS = ["run_id", *CELL, "seed", "metric", "step", "value"]
 COUNTED_STATUS = "COMPLETED"
 
@@ -146,6 +146,7 @@ def _run_row(run_id: Any, run: dict, config: dict) -> dict[str, Any]:
         "seed": config.get("seed"),
         "status": run.get("status"),
         "host": (run.get("host") or {}).get("hostname"),
+        "cpu": (run.get("host") or {}).get("cpu"),
         "start_time": pd.to_datetime(run.get("start_time"), utc=True),
         "stop_time": pd.to_datetime(run.get("stop_time"), utc=True),
     }
@@ -317,7 +318,8 @@ def open_store(results: str | os.PathLike | None = None, mongo: str | None = Non
 
 
 def runs(store: Store, **filters) -> pd.DataFrame:
-    """One row per run: method, family, seed, status, host, start/stop time and ``config.*`` columns."""
+    """One row per run: method, family, seed, status, host, its CPU model, start/stop time and ``config.*``
+    columns."""
     return store.runs(RunFilter.make(**filters))
 
 

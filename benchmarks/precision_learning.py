@@ -2,7 +2,7 @@
 
     python -m benchmarks.precision_learning --results DIR [--families point-robot ...] [--seeds 0 1 2]
                                             [--profile quick] [--jobs N] [--seconds S] [--json FILE]
-    python -m benchmarks.precision_learning --results DIR --summarize [--json FILE]
+    python -m benchmarks.precision_learning --results DIR --summarize [--json FILE] [--markdown]
 
 Runs PEARL on every (family, seed) twice, at ``precision=float32`` and ``precision=bfloat16``, the
 configs otherwise equal, as two ``pearl-bench run`` matrices side by side into one embedded store
@@ -18,6 +18,8 @@ The table, one row per (family, seed): the number of common evaluations and the 
 last; test return at that evaluation for each precision; the mean test return over the common
 evaluations (the area under the learning curve, less noisy than one point); median seconds per
 iteration of each. Then per family the mean over seeds of bf16 minus float32 for both returns.
+``--markdown`` also prints one table row per family, as the README quotes it; where the two
+precisions of a family ran on different CPU models the speed column says so instead of a ratio.
 """
 
 from __future__ import annotations
@@ -86,7 +88,9 @@ def curves(results: Path) -> pd.DataFrame:
     if runs.empty:
         raise SystemExit(f"precision_learning: no PEARL runs in {results}")
     table = query.metrics(store, [RETURN, ITERATION_S], method="pearl")
-    info = runs[["run_id", "status", "config.net.precision"]].rename(columns={"config.net.precision": "precision"})
+    info = runs[["run_id", "status", "cpu", "config.net.precision"]].rename(
+        columns={"config.net.precision": "precision"}
+    )
     return table.merge(info, on="run_id")
 
 
@@ -125,6 +129,7 @@ def compare(table: pd.DataFrame) -> pd.DataFrame:
             its = cell[(cell["run_id"] == rid) & (cell["metric"] == ITERATION_S)]["value"]
             row[f"s_per_iter_{short}"] = float(its.median()) if len(its) else float("nan")
             row[f"status_{short}"] = cell.loc[cell["run_id"] == rid, "status"].iloc[0]
+            row[f"cpu_{short}"] = cell.loc[cell["run_id"] == rid, "cpu"].iloc[0]
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -141,6 +146,49 @@ def summary(pairs: pd.DataFrame) -> pd.DataFrame:
     out.insert(0, "seeds", diff.groupby(["family", "variant"])["seed"].nunique())
     out.insert(1, "evals", diff.groupby(["family", "variant"])["evals"].min())
     return out.reset_index()
+
+
+MARKDOWN_HEADER = (
+    "| family | seeds | evaluations, to env steps | final return, float32 (per seed) "
+    "| final return, bf16 (per seed) | bf16 − float32, final | bf16 − float32, mean over the curve "
+    "| speed, bf16 ÷ float32 |\n|---|---|---|---|---|---|---|---|"
+)
+
+
+def _num(x: float, digits: int, signed: bool = False) -> str:
+    """A README number: a true minus, an explicit plus where ``signed``."""
+    return (f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}").replace("-", "\u2212")
+
+
+def markdown_rows(pairs: pd.DataFrame) -> list[str]:
+    """One README table row per family and variant (``MARKDOWN_HEADER``): mean over seeds, then each seed in
+    brackets. Two decimals where returns are below 10 in size (sparse rewards), else one. The speed
+    column is float32's seconds per iteration over bf16's, only where both ran on one CPU model."""
+    rows = []
+    for (family, variant), fam in pairs.sort_values("seed").groupby(["family", "variant"], sort=True):
+        digits = 2 if fam[["last_f32", "last_bf16"]].abs().to_numpy().max() < 10 else 1
+
+        def cell(values: pd.Series, signed: bool = False) -> str:
+            each = ", ".join(_num(v, digits, signed) for v in values)
+            return f"{_num(values.mean(), digits, signed)} ({each})"
+
+        cpus = set(fam["cpu_f32"]) | set(fam["cpu_bf16"])
+        if len(cpus) == 1:
+            speed = f"{(fam['s_per_iter_f32'] / fam['s_per_iter_bf16']).mean():.2f}×"
+        else:
+            speed = f"not side by side (float32 on {', '.join(sorted(set(fam['cpu_f32'])))})"
+        cols = [
+            f"{family} ({variant})" if variant else family,
+            ", ".join(str(s) for s in fam["seed"]),
+            f"{int(fam['evals'].min())}, to {int(fam['env_steps'].min()):,}",
+            cell(fam["last_f32"]),
+            cell(fam["last_bf16"]),
+            cell(fam["last_bf16"] - fam["last_f32"], signed=True),
+            cell(fam["mean_bf16"] - fam["mean_f32"], signed=True),
+            speed,
+        ]
+        rows.append("| " + " | ".join(cols) + " |")
+    return rows
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
@@ -167,6 +215,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     )
     parser.add_argument("--summarize", action="store_true", help="only compare the runs already in --results")
     parser.add_argument("--json", metavar="FILE", help="also write the per-seed comparison (a list of rows)")
+    parser.add_argument("--markdown", action="store_true", help="also print the README's table, a row per family")
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f"--jobs must be >= 1, got {args.jobs}")
@@ -191,6 +240,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         print(pairs.round(3).to_string(index=False))
         print()
         print(summary(pairs).round(3).to_string(index=False))
+    if args.markdown:
+        print()
+        print(MARKDOWN_HEADER)
+        print("\n".join(markdown_rows(pairs)))
     if args.json:
         Path(args.json).write_text(json.dumps(pairs.to_dict(orient="records"), indent=1))
     return pairs

@@ -178,6 +178,7 @@ def test_runs_table(store):
         "seed",
         "status",
         "host",
+        "cpu",
         "start_time",
         "stop_time",
         "config.algo.kl_lambda",

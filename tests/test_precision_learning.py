@@ -13,12 +13,19 @@ from benchmarks import precision_learning as pl
 from pearl.core.hardware import cpu_has_bf16
 
 
-def _curve(run_id, precision, family, seed, returns, iteration_s, status="COMPLETED"):
+def _curve(run_id, precision, family, seed, returns, iteration_s, status="COMPLETED", cpu="Xeon"):
     rows = [(run_id, RET, 1000 * (i + 1), v) for i, v in enumerate(returns)]
     rows += [(run_id, pl.ITERATION_S, i + 1, iteration_s) for i in range(len(returns))]
     t = pd.DataFrame(rows, columns=["run_id", "metric", "step", "value"])
     return t.assign(
-        method="pearl", family=family, variant="", profile="quick", seed=seed, status=status, precision=precision
+        method="pearl",
+        family=family,
+        variant="",
+        profile="quick",
+        seed=seed,
+        status=status,
+        precision=precision,
+        cpu=cpu,
     )
 
 
@@ -33,10 +40,6 @@ def _readme() -> str:
 def _signed(x: float, digits: int = 1) -> str:
     """As the README writes a difference: explicit sign, a true minus."""
     return f"{x:+.{digits}f}".replace("-", "\u2212")
-
-
-def _plain(x: float) -> str:
-    return f"{x:.1f}".replace("-", "\u2212")
 
 
 def test_compare_uses_only_the_evaluations_both_precisions_reached():
@@ -110,27 +113,35 @@ def test_readme_numbers_are_the_shipped_precision_runs():
         assert phrase in readme, phrase
 
 
-def test_readme_numbers_are_the_shipped_full_length_precision_runs():
-    """The README's full-length bf16 sentence quotes ``benchmarks/reference/precision_full``: every run there
-    COMPLETED, both precisions on the same seeds, compared over all their evaluations."""
+def test_markdown_rows_give_mean_and_seeds_and_no_speed_ratio_across_cpus():
+    table = pd.concat(
+        [
+            _curve(1, "float32", "point-robot", 0, [-30, -20], 2.0),
+            _curve(2, "bfloat16", "point-robot", 0, [-28, -22], 1.0),
+            _curve(3, "float32", "point-robot", 1, [-40, -30], 2.0),
+            _curve(4, "bfloat16", "point-robot", 1, [-20, -10], 0.5),
+            _curve(5, "float32", "sparse-point-robot", 0, [0.5, 1.25], 4.0, cpu="EPYC"),
+            _curve(6, "bfloat16", "sparse-point-robot", 0, [0.0, 1.0], 2.0),
+        ]
+    )
+    rows = pl.markdown_rows(pl.compare(table))
+    assert rows == [
+        "| point-robot | 0, 1 | 2, to 2,000 | −25.0 (−20.0, −30.0) | −16.0 (−22.0, −10.0) "
+        "| +9.0 (−2.0, +20.0) | +10.0 (+0.0, +20.0) | 3.00× |",
+        "| sparse-point-robot | 0 | 2, to 2,000 | 1.25 (1.25) | 1.00 (1.00) | −0.25 (−0.25) "
+        "| −0.38 (−0.38) | not side by side (float32 on EPYC) |",
+    ]
+    assert pl.MARKDOWN_HEADER.count("|---") == rows[0].count(" | ") + 1
+
+
+def test_readme_table_is_the_shipped_full_length_precision_runs():
+    """The README's full-length bf16 table is ``--markdown`` of ``benchmarks/reference/precision_full``: every
+    run there COMPLETED, both precisions on seeds 0-2 of the three families, compared over all evaluations."""
     table = pl.curves(ROOT / "benchmarks" / "reference" / "precision_full")
     assert set(table["status"]) == {"COMPLETED"}
-    pairs = pl.compare(table).sort_values("seed")
-    assert set(pairs["family"]) == {"point-robot"} and list(pairs["seed"]) == [0, 1, 2]
-    readme = _readme()
-    s = pl.summary(pairs).iloc[0]
-    signed, plain = _signed, _plain
-
-    def per_seed(values, fmt=signed) -> str:
-        return ", ".join(fmt(v) for v in values)
-
-    for phrase in (
-        f"{int(pairs['evals'].min())} evaluations to {int(pairs['env_steps'].min()):,} env steps",
-        f"final return float32 {plain(s['last_f32'])} ({per_seed(pairs['last_f32'], plain)})",
-        f"bf16 {plain(s['last_bf16'])} ({per_seed(pairs['last_bf16'], plain)})",
-        f"bf16 minus float32 {signed(s['d_last'])} at the end ({per_seed(pairs['last_bf16'] - pairs['last_f32'])})",
-        f"and {signed(s['d_mean'])} in mean return over all evaluations "
-        f"({per_seed(pairs['mean_bf16'] - pairs['mean_f32'])})",
-        f"{s['speedup']:.2f}\u00d7 of float32's seconds per iteration",
-    ):
-        assert phrase in readme, phrase
+    pairs = pl.compare(table)
+    assert set(pairs["family"]) == set(pl.DEFAULT_FAMILIES)
+    assert all(sorted(fam["seed"]) == [0, 1, 2] for _, fam in pairs.groupby("family"))
+    readme = (ROOT / "README.md").read_text()
+    for line in [*pl.MARKDOWN_HEADER.splitlines(), *pl.markdown_rows(pairs)]:
+        assert line in readme, line
