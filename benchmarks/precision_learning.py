@@ -155,7 +155,7 @@ MARKDOWN_HEADER = (
 )
 
 
-def _num(x: float, digits: int, signed: bool = False) -> str:
+def readme_number(x: float, digits: int, signed: bool = False) -> str:
     """A README number: a true minus, an explicit plus where ``signed``."""
     return (f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}").replace("-", "\u2212")
 
@@ -169,8 +169,8 @@ def markdown_rows(pairs: pd.DataFrame) -> list[str]:
         digits = 2 if fam[["last_f32", "last_bf16"]].abs().to_numpy().max() < 10 else 1
 
         def cell(values: pd.Series, signed: bool = False) -> str:
-            each = ", ".join(_num(v, digits, signed) for v in values)
-            return f"{_num(values.mean(), digits, signed)} ({each})"
+            each = ", ".join(readme_number(v, digits, signed) for v in values)
+            return f"{readme_number(values.mean(), digits, signed)} ({each})"
 
         cpus = set(fam["cpu_f32"]) | set(fam["cpu_bf16"])
         if len(cpus) == 1:
@@ -215,7 +215,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     )
     parser.add_argument("--summarize", action="store_true", help="only compare the runs already in --results")
     parser.add_argument("--json", metavar="FILE", help="also write the per-seed comparison (a list of rows)")
-    parser.add_argument("--markdown", action="store_true", help="also print the README's table, a row per family")
+    parser.add_argument(
+        "--markdown", action="store_true", help="also print the README's table, a row per family and variant"
+    )
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f"--jobs must be >= 1, got {args.jobs}")

@@ -33,15 +33,6 @@ RET = pl.RETURN
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _readme() -> str:
-    return " ".join((ROOT / "README.md").read_text().split())
-
-
-def _signed(x: float, digits: int = 1) -> str:
-    """As the README writes a difference: explicit sign, a true minus."""
-    return f"{x:+.{digits}f}".replace("-", "\u2212")
-
-
 def test_compare_uses_only_the_evaluations_both_precisions_reached():
     table = pd.concat(
         [
@@ -92,9 +83,11 @@ def test_readme_numbers_are_the_shipped_precision_runs():
     they cannot drift apart."""
     pairs = pl.compare(pl.curves(ROOT / "benchmarks" / "reference" / "precision")).sort_values("seed")
     assert set(pairs["family"]) == {"point-robot", "cheetah-vel", "sparse-point-robot"}
-    readme = _readme()
+    readme = " ".join((ROOT / "README.md").read_text().split())
     by_family = pl.summary(pairs).set_index("family")
-    signed = _signed
+
+    def signed(x: float, digits: int = 1) -> str:
+        return pl.readme_number(x, digits, signed=True)
 
     def seeds(family: str, kind: str) -> str:
         rows = pairs[pairs["family"] == family]

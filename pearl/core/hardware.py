@@ -48,9 +48,8 @@ def reuse_freed_memory() -> bool:
     threshold back to the kernel, so the 4096 x 300 activations of an update at the paper's sizes
     page-fault their 4.9 MB in again, update after update (up to ~1,200 faults, ~0.8 ms on a 4.4 ms
     GEMM that writes one). With the mmap threshold at glibc's maximum and the trim threshold high,
-    freed blocks are reused. The cost: a process keeps up to
-    1 GiB of freed memory mapped. Returns whether it applied (glibc on Linux only; elsewhere the
-    allocator is left as it is)."""
+    freed blocks are reused. The cost: a process keeps up to 1 GiB of freed memory mapped. Returns
+    whether it applied (glibc on Linux only; elsewhere the allocator is left as it is)."""
     if not sys.platform.startswith("linux"):
         return False
     try:
