@@ -53,8 +53,22 @@ class MLP(nn.Module):
         nn.init.uniform_(self.last.bias, -init_w, init_w)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The hidden layers, ``relu(x W^T + b)`` each.
+
+        On CPU at float32 each layer is a product followed by the bias and ReLU *in place* on it:
+        there, writing an activation into freshly allocated memory is a pass over main memory (a
+        4096 x 300 batch outgrows the cache), which ``addmm``'s copy of the bias into its output and
+        an out-of-place ReLU each pay; the in-place passes touch memory the product just wrote (~8%
+        more gradient steps/s at the paper's sizes). Autograd allows it: a product saves its inputs,
+        not its output. Under bf16 autocast the fused ``addmm`` + ReLU stays (in place cost 17% of
+        the bf16 gradient steps/s on an AVX-512 CPU), and on GPUs (not measured there).
+        """
+        in_place = x.device.type == "cpu" and not torch.is_autocast_enabled("cpu")
         for layer in self.hidden:
-            x = torch.relu(F.linear(x, layer.weight, layer.bias))  # = F.relu(layer(x)), minus the call overheads
+            if in_place:
+                x = torch.relu_(F.linear(x, layer.weight).add_(layer.bias))
+            else:
+                x = torch.relu(F.linear(x, layer.weight, layer.bias))
         return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

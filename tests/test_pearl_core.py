@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from torch.nn import functional as F
 
 from pearl.buffers import BatchSampler, Layout, MultiTaskReplayBuffer
 from pearl.config import METHODS, PEARLConfig, make_config
@@ -19,6 +20,7 @@ from pearl.encoder import (
     product_of_gaussians,
 )
 from pearl.envs import FAMILIES
+from pearl.networks import MLP, output_layer
 from pearl.sac import PEARLAgent, PEARLLearner
 from pearl.sampler import run_episode
 
@@ -188,6 +190,32 @@ def test_bfloat16_autocast_keeps_outputs_float32_and_losses_close():
     torch.testing.assert_close(results["bfloat16"], results["float32"], rtol=3e-2, atol=1e-3)
     with pytest.raises(ValueError, match=r"unknown precision 'float16'.*float32, bfloat16"):
         _learner(precision="float16")
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_mlp_in_place_bias_and_relu_match_the_textbook_layers(precision):
+    """``MLP.features`` adds the bias and applies the ReLU in place on each product: outputs and
+    gradients must equal ``relu(layer(x))`` layer by layer (autograd would refuse an unsafe in-place op)."""
+    torch.manual_seed(0)
+    mlp = MLP(7, 3, hidden=16, num_layers=3)
+    x = torch.randn(4, 5, 7, requires_grad=True)
+
+    def textbook(x):
+        for layer in mlp.hidden:
+            x = F.relu(layer(x))
+        return output_layer(mlp.last, x)
+
+    results = []
+    for forward in (mlp, textbook):
+        mlp.zero_grad()
+        x.grad = None
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+            out = forward(x)
+        out.square().sum().backward()
+        results.append([out.detach(), x.grad] + [p.grad for p in mlp.parameters()])
+    tolerance = {} if precision == "float32" else dict(rtol=2e-2, atol=2e-2)  # bf16: rounded once more
+    for fast, reference in zip(*results):
+        torch.testing.assert_close(fast, reference, **tolerance)
 
 
 def test_update_steps_every_network_and_polyak_target():
