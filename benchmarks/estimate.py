@@ -2,11 +2,12 @@
 
 Each distinct cell shape (method, family, profile, overrides; seeds share one) is calibrated once:
 the method's adapter builds its real trainer at the cell's sizes and times a few seconds of its
-work (PEARL: env steps of collection and gradient steps; baselines: whole iterations on 2 and 4
-tasks), giving seconds per unit of work; the cell's budget in those units gives its estimate
-(``adapter.estimate_seconds``). Calibrations are cached in ``$PEARL_BENCH_CACHE`` (default
-``~/.cache/pearl-bench``) under the CPU capability, torch version, threads, device and the number of
-copies timed side by side, so a second ``--dry-run`` is instant. Checkpoint writes and Sacred's
+work (PEARL: env steps of collection and gradient steps; baselines: whole iterations on a few
+tasks, MAML/ProMP's on 2 and 4 extrapolated to the meta-batch), giving seconds per unit of work;
+the cell's budget in those units gives its estimate (``adapter.estimate_seconds``). Calibrations
+are cached in ``$PEARL_BENCH_CACHE`` (default ``~/.cache/pearl-bench``) under the CPU capability,
+torch version, threads, device and the number of copies timed side by side, so a second
+``--dry-run`` is instant. Checkpoint writes and Sacred's
 bookkeeping are not included. A run that resumes from a checkpoint is estimated instead from its own
 pace so far (``own_pace``: its last iterations' ``time/iteration_s``, as it ran then) when its journal
 has one.
@@ -33,6 +34,7 @@ from typing import Any, Callable
 
 CACHE_ENV = "PEARL_BENCH_CACHE"
 CALIBRATION_S = 3.0  # seconds of timed work per distinct cell shape
+CALIBRATION_VERSION = 2  # part of the cache key: a change to what calibrations measure times cells again
 LOADED_SHARE = 0.8  # a one-thread calibration that got less of a core than this ran beside other work
 process_seconds = time.process_time  # this process's CPU seconds (a name tests can stand in for)
 PACE_ITERATIONS = 10  # a resuming run's own pace: the mean wall time of its last this many iterations
@@ -71,7 +73,7 @@ def _cache_key(config: dict[str, Any], side_by_side: int) -> str:
     from benchmarks.runkey import config_hash
 
     shape = (
-        f"{machine_tag()}|{config.get('num_threads')}|{config.get('device')}|x{side_by_side}"
+        f"v{CALIBRATION_VERSION}|{machine_tag()}|{config.get('num_threads')}|{config.get('device')}|x{side_by_side}"
         f"|{config_hash({**config, 'seed': 0})}"
     )
     return f"{config['method']}_{config['family']}_{hashlib.sha256(shape.encode()).hexdigest()[:12]}"

@@ -161,3 +161,14 @@ def test_a_resuming_cell_is_estimated_at_its_own_pace(tmp_path, method_name, pac
     assert cell.estimate_s == pytest.approx(seconds * (planned - 1))
     assert "at its pace, resumes after iteration 1" in format_plan([cell])
     assert "1 resuming cell(s) at their own pace so far" in estimate.summary([cell], jobs=1, cores=1, calibration_s=0)
+
+
+def test_baseline_iterations_are_extrapolated_with_their_fixed_cost():
+    from benchmarks.baseline_method import iteration_seconds
+
+    # 34 ms fixed + 9.35 ms a task (MAML-TRPO's shape): 20 tasks take 221 ms, not 10 x the 2-task time
+    assert iteration_seconds({2: 0.0527, 4: 0.0714}, 20) == pytest.approx(0.034 + 9.35e-3 * 20)
+    assert iteration_seconds({2: 0.05}, 20) == pytest.approx(0.5)  # one point: in proportion
+    # noise giving no cost per task, or no fixed cost: in proportion to the larger point
+    assert iteration_seconds({2: 0.06, 4: 0.05}, 20) == pytest.approx(0.25)
+    assert iteration_seconds({2: 0.01, 4: 0.05}, 20) == pytest.approx(0.25)
