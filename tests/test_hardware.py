@@ -88,34 +88,53 @@ def test_set_num_threads_sets_torch_and_numpys_blas_together():
 
 
 FRESH_ACTIVATIONS = """
-import resource, sys, torch
+import ctypes, resource, sys, torch
 from pearl.core import hardware
-applied = hardware.reuse_freed_memory() if sys.argv[1] == "reuse" else None
+if sys.argv[1] == "reuse":
+    applied = hardware.reuse_freed_memory()
+else:  # glibc's starting mmap threshold, pinned: left to rise with use, the count depends on history
+    applied = None
+    ctypes.CDLL("libc.so.6").mallopt(-3, 128 * 1024)
+rows, cols, keep, warm_up = (int(a) for a in sys.argv[2:])
 live = []
-def churn(n):  # an update's pattern: 4096 x 300 activations kept, then all freed
+def churn(n):  # an update's pattern: activations kept, then all freed
     for _ in range(n):
-        live.append(torch.empty(4096, 300).fill_(1.0))
-        if len(live) > 30:
+        live.append(torch.empty(rows, cols).fill_(1.0))
+        if len(live) > keep:
             live.clear()
-churn(62)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-churn(93)
-print(applied, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 93)
+def faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+churn(warm_up * (keep + 1))  # the heap grows to its working size
+before = faults()
+churn(3 * (keep + 1))
+print(applied, (faults() - before) / (3 * (keep + 1)))
 """
 
 
 @pytest.mark.skipif(not hardware.reuse_freed_memory(), reason="not glibc on Linux: the allocator is left alone")
-def test_reuse_freed_memory_stops_fresh_activations_faulting_in_again():
-    """Without it, glibc hands a freed batch of activations back to the kernel and faults the next
-    ones in again (~400 page faults per 4.9 MB tensor here); with it, freed blocks are reused (the
-    trainers call it at start)."""
+@pytest.mark.parametrize(
+    "rows, cols, keep, warm_up",
+    [(4096, 300, 30, 2), (12000, 1000, 3, 4)],  # PEARL's 4.9 MB activations; 48 MB, above glibc's mmap threshold
+    ids=["4.9MB", "48MB"],
+)
+def test_reuse_freed_memory_stops_fresh_activations_faulting_in_again(rows, cols, keep, warm_up):
+    """Without it, glibc hands freed activations back to the kernel and faults the next ones in
+    again (every page: ~1,200 faults per 4.9 MB tensor, ~11,700 per 48 MB one, a block above 32 MiB
+    always being its own mmap); with it, freed blocks are reused (the trainers call it at start).
+    Without it is glibc at its starting mmap threshold (128 KiB), pinned: glibc raises it with use,
+    so an unpinned count depends on what the process freed before (it came out 13 instead of ~400
+    one time in six). Counted from the third round (4.9 MB) or the fifth (48 MB), once the heap has
+    grown to its working size."""
     import subprocess
     import sys
 
     faults = {}
     for mode in ("default", "reuse"):
         out = subprocess.run(
-            [sys.executable, "-c", FRESH_ACTIVATIONS, mode], capture_output=True, text=True, check=True
+            [sys.executable, "-c", FRESH_ACTIVATIONS, mode, str(rows), str(cols), str(keep), str(warm_up)],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         applied, per_tensor = out.stdout.split()
         faults[mode] = float(per_tensor)
