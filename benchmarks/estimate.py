@@ -7,10 +7,9 @@ tasks, MAML/ProMP's on 2 and 4 extrapolated to the meta-batch), giving seconds p
 the cell's budget in those units gives its estimate (``adapter.estimate_seconds``). Calibrations
 are cached in ``$PEARL_BENCH_CACHE`` (default ``~/.cache/pearl-bench``) under the CPU capability,
 torch version, threads, device and the number of copies timed side by side, so a second
-``--dry-run`` is instant. Checkpoint writes and Sacred's
-bookkeeping are not included. A run that resumes from a checkpoint is estimated instead from its own
-pace so far (``own_pace``: its last iterations' ``time/iteration_s``, as it ran then) when its journal
-has one.
+``--dry-run`` is instant. Checkpoint writes and Sacred's bookkeeping are not included. A run that
+resumes from a checkpoint is estimated instead from its own pace so far (``own_pace``: its last
+iterations' ``time/iteration_s``, as it ran then) when its journal has one.
 
 Runs that share a machine slow each other down (shared caches, memory bandwidth, SMT siblings: on
 this project's 2-vCPU AVX2 machine, PEARL's quick cells timed two side by side come out 9-16% slower

@@ -94,7 +94,7 @@ if sys.argv[1] == "reuse":
     applied = hardware.reuse_freed_memory()
 else:  # glibc's starting mmap threshold, pinned: left to rise with use, the count depends on history
     applied = None
-    ctypes.CDLL("libc.so.6").mallopt(-3, 128 * 1024)
+    ctypes.CDLL("libc.so.6").mallopt(-3, 128 * 1024)  # -3: M_MMAP_THRESHOLD
 rows, cols, keep, warm_up = (int(a) for a in sys.argv[2:])
 live = []
 def churn(n):  # an update's pattern: activations kept, then all freed
