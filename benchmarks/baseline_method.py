@@ -61,6 +61,11 @@ class BaselineMethod(MethodAdapter):
         fixed part (conjugate gradient, line search), so seconds per env step on 2 tasks alone came out
         2.2-2.8x too slow at 20. RL2: up to 2 minibatches of the config's trials per minibatch (at most
         8), so each optimiser step sees the config's batch and the cost scales with the env steps.
+
+        Costs are per env step actually taken, and ``estimate_env_steps`` counts nominal steps (every
+        episode to the horizon). Where the untrained policy falls early (ant, humanoid, walker) the
+        iteration's fixed costs are spread over fewer steps here, so the estimate is an upper bound
+        for iterations of full-length episodes, and early iterations with short ones cost less.
         """
         import copy
 
